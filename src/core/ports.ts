@@ -162,7 +162,13 @@ export class StoreUnavailableError extends Error {
 
 /** Opaque blob storage for uploads and (later) the archive. */
 export interface BlobStore {
-  put(key: string, data: Uint8Array, meta?: { contentType?: string }): Promise<void>;
+  put(key: string, data: Uint8Array, meta?: { contentType?: string; ttlMs?: number }): Promise<void>;
   get(key: string): Promise<Uint8Array | undefined>;
   delete(key: string): Promise<void>;
+}
+
+/** Encrypts secrets at rest (AES-256-GCM). Sealed values are opaque strings safe to store. */
+export interface SecretBox {
+  seal(plaintext: string): Promise<string>;
+  open(sealed: string): Promise<string>;
 }

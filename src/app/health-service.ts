@@ -1,0 +1,36 @@
+// GET /health: the store's reachability and each mailbox's state (SPEC §11b Health).
+import type { Store } from '../core/ports.js';
+
+export interface MailboxHealth {
+  accountId: string;
+  state: string;
+  backlog: number;
+  lastError: string | null;
+  lastMessageAt: string | null;
+}
+
+export interface HealthReport {
+  status: 'ok' | 'degraded' | 'unavailable';
+  store: 'ok' | 'unreachable';
+  mailboxes: MailboxHealth[];
+}
+
+/** Anything that reports mailbox states (the mailbox workers of the inbound issue). */
+export interface MailboxStatusSource {
+  mailboxes(): MailboxHealth[];
+}
+
+export class HealthService {
+  constructor(
+    private readonly store: Store | undefined,
+    private readonly sources: MailboxStatusSource[] = [],
+  ) {}
+
+  async report(): Promise<HealthReport> {
+    const storeOk = this.store ? await this.store.ping().catch(() => false) : false;
+    const mailboxes = this.sources.flatMap((s) => s.mailboxes());
+    if (!storeOk) return { status: 'unavailable', store: 'unreachable', mailboxes };
+    const degraded = mailboxes.some((m) => m.state !== 'connected' && m.state !== 'idle' && m.state !== 'disabled');
+    return { status: degraded ? 'degraded' : 'ok', store: 'ok', mailboxes };
+  }
+}

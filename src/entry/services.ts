@@ -1,0 +1,127 @@
+// Wires adapters, use cases and the HTTP app together for Node (used by node.ts and by tests).
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { AuthService } from '../app/auth-service.js';
+import { HealthService } from '../app/health-service.js';
+import { SettingsService } from '../app/settings-service.js';
+import { UploadsService } from '../app/uploads-service.js';
+import { systemClock, type Clock, type JobQueue, type Logger, type SecretBox, type Store } from '../core/ports.js';
+import { adminTokensFrom, type Env } from '../config/env.js';
+import { createApp } from '../http/app.js';
+import type { AuthEnv } from '../http/auth.js';
+import { StoreBlobStore } from '../adapters/blob/store-blob-store.js';
+import { createJobQueue } from '../adapters/jobs/index.js';
+import { createLogger } from '../adapters/log/logger.js';
+import { createMetrics, type Metrics } from '../adapters/metrics/metrics.js';
+import { createHostGuard, parseAllowPolicy, type HostGuard } from '../adapters/net/host-guard.js';
+import { AesGcmSecretBox, generateSecretKey, parseSecretKey } from '../adapters/secrets/secret-box.js';
+import { openStore } from '../adapters/store/index.js';
+import { MIGRATIONS, runMigrations } from '../adapters/store/migrations.js';
+
+export const VERSION = '0.1.0';
+
+export interface Services {
+  app: OpenAPIHono<AuthEnv>;
+  store: Store;
+  jobs: JobQueue;
+  secrets: SecretBox;
+  hostGuard: HostGuard;
+  metrics: Metrics;
+  logger: Logger;
+  storeDescription: string;
+  /** Set when the admin token was generated on this start (print it once). */
+  generatedAdminToken?: string;
+  adminTokenFile?: string;
+  close(): Promise<void>;
+}
+
+/** Reads a secret file under DATA_DIR, or creates it (mode 0600) with `make()`. */
+function readOrCreate(file: string, make: () => string): { value: string; created: boolean } {
+  if (existsSync(file)) return { value: readFileSync(file, 'utf8').trim(), created: false };
+  const value = make();
+  writeFileSync(file, `${value}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return { value, created: true };
+}
+
+export async function createServices(env: Env, opts: { clock?: Clock; logger?: Logger } = {}): Promise<Services> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger({ level: env.LOG_LEVEL });
+  const dataDir = resolve(env.DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+
+  if (env.REDIS_URL && (!env.SECRET_KEY || adminTokensFrom(env.ADMIN_TOKEN).length === 0)) {
+    throw new Error(
+      'With REDIS_URL set, several instances share one store: SECRET_KEY and ADMIN_TOKEN must be set (the same on every instance), since a key or token generated per instance could not be shared.',
+    );
+  }
+
+  const secretKey = env.SECRET_KEY ?? readOrCreate(join(dataDir, 'secret.key'), generateSecretKey).value;
+  const secrets = new AesGcmSecretBox(parseSecretKey(secretKey));
+
+  let generatedAdminToken: string | undefined;
+  let adminTokenFile: string | undefined;
+  let adminTokens = adminTokensFrom(env.ADMIN_TOKEN);
+  if (adminTokens.length === 0) {
+    adminTokenFile = join(dataDir, 'admin-token');
+    const token = readOrCreate(adminTokenFile, () => `ect_${generateSecretKey()}`);
+    if (token.created) generatedAdminToken = token.value;
+    adminTokens = [token.value];
+  }
+
+  // Jobs and store are built together: embedded jobs share the SQLite file (one transaction with the
+  // state that caused them); Redis jobs run on BullMQ and the store hands them over after its MULTI.
+  let jobs: JobQueue;
+  const opened = env.REDIS_URL
+    ? await (async () => {
+        jobs = createJobQueue({ kind: 'redis', url: env.REDIS_URL as string, clock, logger });
+        return openStore({ redisUrl: env.REDIS_URL, dataDir, clock, jobSink: jobs });
+      })()
+    : await (async () => {
+        const o = await openStore({ dataDir, clock });
+        jobs = createJobQueue({ kind: 'embedded', db: o.db!, clock, logger });
+        return o;
+      })();
+  const store = opened.store;
+  await runMigrations(store, MIGRATIONS, logger);
+
+  const metrics = createMetrics({ defaults: env.METRICS_DEFAULTS !== 'false' && env.METRICS_DEFAULTS !== '0' });
+  const hostGuard = createHostGuard(parseAllowPolicy(env.ALLOW_PRIVATE_HOSTS));
+  const settings = new SettingsService(store);
+  const uploads = new UploadsService(store, new StoreBlobStore(store), clock, env.UPLOAD_MAX_BYTES);
+  const auth = new AuthService(adminTokens);
+  const health = new HealthService(store);
+  const app = createApp({
+    auth,
+    settings,
+    uploads,
+    jobs: jobs!,
+    health,
+    metrics,
+    logger,
+    version: VERSION,
+    observe: ({ method, route, status, seconds }) => {
+      metrics.httpRequests.inc({ method, route, status: String(status) });
+      metrics.httpDuration.observe({ method, route }, seconds);
+    },
+  });
+  await jobs!.start();
+
+  return {
+    app,
+    store,
+    jobs: jobs!,
+    secrets,
+    hostGuard,
+    metrics,
+    logger,
+    storeDescription: opened.describe,
+    ...(generatedAdminToken ? { generatedAdminToken } : {}),
+    ...(adminTokenFile ? { adminTokenFile } : {}),
+    async close() {
+      await jobs!.stop();
+      await store.close();
+    },
+  };
+}

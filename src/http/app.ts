@@ -1,0 +1,79 @@
+// createApp(deps): the Hono application (admin API, agent API, webhooks, pages) with one onError.
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { HealthService } from '../app/health-service.js';
+import type { SettingsService } from '../app/settings-service.js';
+import type { UploadsService } from '../app/uploads-service.js';
+import type { TokenResolver } from '../core/auth.js';
+import { AppError } from '../core/errors.js';
+import type { JobQueue, Logger } from '../core/ports.js';
+import { requireToken, type AuthEnv } from './auth.js';
+import { errorBody, makeOnError, validationHook } from './errors.js';
+import { jobRoutes } from './routes/jobs.js';
+import { settingsRoutes } from './routes/settings.js';
+import { systemRoutes, type MetricsSource } from './routes/system.js';
+import { uploadRoutes } from './routes/uploads.js';
+
+export interface AppDeps {
+  auth: TokenResolver;
+  settings: SettingsService;
+  uploads: UploadsService;
+  jobs: JobQueue;
+  health: HealthService;
+  metrics?: MetricsSource;
+  logger: Logger;
+  version: string;
+  /** Called once per request with the matched route pattern (metrics). */
+  observe?: (info: { method: string; route: string; status: number; seconds: number }) => void;
+}
+
+export const OPENAPI_INFO = {
+  title: 'email-channel API',
+  description:
+    'Email channel for any CRM. Every `/api/*` call needs `Authorization: Bearer <token>`. Lists answer `{ items, nextCursor }` newest first; errors answer `{ error: { code, message, fields? } }`.',
+};
+
+export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
+  const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
+  app.onError(makeOnError(deps.logger));
+  if (deps.observe) {
+    const observe = deps.observe;
+    app.use('*', async (c, next) => {
+      const started = performance.now();
+      await next();
+      observe({ method: c.req.method, route: c.req.routePath, status: c.res.status, seconds: (performance.now() - started) / 1000 });
+    });
+  }
+  app.notFound((c) => c.json(errorBody('not_found', `No route ${c.req.method} ${c.req.path}`), 404));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'Admin token (ADMIN_TOKEN or the generated one under DATA_DIR), or an agent token',
+  });
+
+  systemRoutes(app, { health: deps.health, metrics: deps.metrics, auth: deps.auth });
+  app.get('/openapi.json', (c) => c.json(openApiDocument(app, deps.version)));
+
+  app.use('/api/*', requireToken(deps.auth));
+  app.use('/api/*', async (c, next) => {
+    // JSON in: a write with a body in another type is refused before any handler runs (uploads excepted).
+    const method = c.req.method;
+    if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && c.req.path !== '/api/uploads') {
+      const type = c.req.header('content-type') ?? '';
+      const length = c.req.header('content-length');
+      const hasBody = c.req.raw.body !== null && length !== '0';
+      if (hasBody && !/^application\/(?:[a-z0-9.+-]+\+)?json\b/i.test(type)) {
+        throw new AppError('validation_failed', 'Send JSON with Content-Type: application/json', [{ path: '(body)', message: 'must be application/json' }]);
+      }
+    }
+    await next();
+  });
+  settingsRoutes(app, deps.settings);
+  uploadRoutes(app, deps.uploads);
+  jobRoutes(app, deps.jobs);
+  return app;
+}
+
+export function openApiDocument(app: OpenAPIHono<AuthEnv>, version: string) {
+  return app.getOpenAPI31Document({ openapi: '3.1.0', info: { ...OPENAPI_INFO, version } });
+}

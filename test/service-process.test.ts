@@ -1,0 +1,131 @@
+// `npm start` as a real process: prints URL, store and generated token; settings survive kill -9
+// on the embedded store and on Redis [R-API-3, R-REL-1]; Redis without shared secrets refuses to start.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './helpers/ports.js';
+import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
+
+const root = resolve(import.meta.dirname, '..');
+const tsx = join(root, 'node_modules', '.bin', 'tsx');
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  base: string;
+}
+
+async function startService(env: Record<string, string>): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(tsx, ['src/entry/node.ts'], {
+    cwd: root,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ALLOW_PRIVATE_HOSTS: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('listening on')) {
+    if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}):\n${out}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`service did not start within 30 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, output: () => out, base: `http://127.0.0.1:${port}` };
+}
+
+function kill9(r: Running): Promise<void> {
+  return new Promise((res) => {
+    if (r.child.exitCode !== null) return res();
+    r.child.once('exit', () => res());
+    r.child.kill('SIGKILL');
+  });
+}
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'ec-proc-'));
+  chmodSync(d, 0o755);
+  dirs.push(d);
+  return d;
+}
+
+let redis: RedisServerHandle;
+beforeAll(async () => {
+  redis = await startRedis({ appendfsync: 'always' });
+});
+afterAll(async () => {
+  await redis?.stop();
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
+
+describe('the service process (npm start)', () => {
+  it('starts with embedded defaults, generates and saves an admin token, serves /health', async () => {
+    const dataDir = tempDir();
+    const svc = await startService({ DATA_DIR: dataDir });
+    try {
+      const out = svc.output();
+      expect(out).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+/);
+      expect(out).toMatch(/store: embedded SQLite/i);
+      const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+      expect(token.length).toBeGreaterThanOrEqual(32);
+      expect(out).toContain(token);
+      expect(statSync(join(dataDir, 'admin-token')).mode & 0o777).toBe(0o600);
+      const health = await fetch(`${svc.base}/health`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ status: 'ok' });
+      expect((await fetch(`${svc.base}/api/settings`)).status).toBe(401);
+      const settings = await fetch(`${svc.base}/api/settings`, { headers: { authorization: `Bearer ${token}` } });
+      expect(((await settings.json()) as any).emailChannel.enabled).toBe(false);
+    } finally {
+      await kill9(svc);
+    }
+    // Second start: same token, not printed again.
+    const again = await startService({ DATA_DIR: dataDir });
+    try {
+      const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+      expect(again.output()).not.toContain(token);
+      expect((await fetch(`${again.base}/api/settings`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    } finally {
+      await kill9(again);
+    }
+  }, 90_000);
+
+  for (const backend of ['embedded', 'redis'] as const) {
+    it(`keeps a PUT /api/settings acknowledged just before kill -9 (${backend})`, async () => {
+      const dataDir = tempDir();
+      const token = 'proc-admin-token-0123456789abcdef';
+      const env: Record<string, string> = { DATA_DIR: dataDir, ADMIN_TOKEN: token };
+      if (backend === 'redis') Object.assign(env, { REDIS_URL: `${redis.url}/2`, SECRET_KEY: 'cd'.repeat(32) });
+      const svc = await startService(env);
+      const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+      try {
+        const res = await fetch(`${svc.base}/api/settings`, {
+          method: 'PUT',
+          headers: auth,
+          body: JSON.stringify({ emailChannel: { enabled: true }, timers: { pausedToClosed: { days: 45 } } }),
+        });
+        expect(res.status).toBe(200);
+      } finally {
+        await kill9(svc); // immediately after the 200
+      }
+      const restarted = await startService(env);
+      try {
+        const body = (await (await fetch(`${restarted.base}/api/settings`, { headers: auth })).json()) as any;
+        expect(body.emailChannel.enabled).toBe(true);
+        expect(body.timers.pausedToClosed.days).toBe(45);
+      } finally {
+        await kill9(restarted);
+      }
+    }, 90_000);
+  }
+
+  it('refuses to start on Redis without SECRET_KEY and ADMIN_TOKEN, saying why', async () => {
+    await expect(startService({ DATA_DIR: tempDir(), REDIS_URL: redis.url })).rejects.toThrow(/SECRET_KEY and ADMIN_TOKEN must be set/);
+  }, 60_000);
+});
