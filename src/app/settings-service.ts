@@ -4,7 +4,7 @@ import { deepMerge } from '../core/merge.js';
 import { validationError, type FieldError } from '../core/errors.js';
 import { SettingsPatchSchema, SettingsSchema, type Settings } from '../config/settings.js';
 import { parseOrThrow, zodFieldErrors } from '../config/validation.js';
-import { SETTINGS_KEY } from './keys.js';
+import { SETTINGS_KEY } from '../core/keys.js';
 
 /** What the settings need to know about connectors (the registry lives in connectors/). */
 export interface ConnectorCatalog {

@@ -2,7 +2,7 @@
 import type { BlobStore, Clock, Store } from '../core/ports.js';
 import { AppError, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { uploadBlobKey, uploadKey } from './keys.js';
+import { uploadBlobKey, uploadKey } from '../core/keys.js';
 
 export interface UploadMeta {
   id: string;

@@ -1,5 +1,6 @@
 // Blob storage inside the service's own store (uploads): bytes in 512 KiB base64 chunks, written before their manifest.
 import type { BlobStore, Store } from '../../core/ports.js';
+import { blobChunkKey } from '../../core/keys.js';
 
 const CHUNK = 512 * 1024;
 
@@ -17,7 +18,7 @@ export class StoreBlobStore implements BlobStore {
     const ttl = meta.ttlMs !== undefined ? { ttlMs: meta.ttlMs } : undefined;
     for (let i = 0; i < chunks; i++) {
       const part = data.subarray(i * CHUNK, (i + 1) * CHUNK);
-      await this.store.put(`${key}:chunk:${i}`, Buffer.from(part).toString('base64'), ttl);
+      await this.store.put(blobChunkKey(key, i), Buffer.from(part).toString('base64'), ttl);
     }
     const manifest: Manifest = { size: data.byteLength, chunks, ...(meta.contentType ? { contentType: meta.contentType } : {}) };
     await this.store.put(key, manifest, ttl);
@@ -26,7 +27,7 @@ export class StoreBlobStore implements BlobStore {
   async get(key: string): Promise<Uint8Array | undefined> {
     const manifest = await this.store.get<Manifest>(key);
     if (!manifest) return undefined;
-    const parts = await this.store.getMany<string>(Array.from({ length: manifest.chunks }, (_, i) => `${key}:chunk:${i}`));
+    const parts = await this.store.getMany<string>(Array.from({ length: manifest.chunks }, (_, i) => blobChunkKey(key, i)));
     if (parts.some((p) => p === undefined)) return undefined;
     const out = Buffer.concat(parts.map((p) => Buffer.from(p as string, 'base64')));
     return out.byteLength === manifest.size ? new Uint8Array(out) : undefined;
@@ -35,6 +36,6 @@ export class StoreBlobStore implements BlobStore {
   async delete(key: string): Promise<void> {
     const manifest = await this.store.get<Manifest>(key);
     await this.store.delete(key);
-    if (manifest) for (let i = 0; i < manifest.chunks; i++) await this.store.delete(`${key}:chunk:${i}`);
+    if (manifest) for (let i = 0; i < manifest.chunks; i++) await this.store.delete(blobChunkKey(key, i));
   }
 }
