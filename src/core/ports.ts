@@ -40,7 +40,13 @@ export type WriteOp =
   | { op: 'put'; key: string; value: unknown; ttlMs?: number }
   | { op: 'del'; key: string }
   | { op: 'index'; index: string; member: string; score: number }
-  | { op: 'unindex'; index: string; member: string };
+  | { op: 'unindex'; index: string; member: string }
+  /**
+   * Optimistic concurrency: the stored document's top-level `rev` (a number) must equal `rev`, or the
+   * key must be absent when `rev` is null. When any check fails, nothing of the commit is written and
+   * `commit` rejects with `CommitConflictError`; the caller re-reads and decides again (bounded).
+   */
+  | { op: 'check'; key: string; rev: number | null };
 
 /** A durable side effect to run later (CRM write, SMTP send, archive upload, timer action). */
 export interface JobSpec {
@@ -83,7 +89,7 @@ export interface Store {
   indexCount(index: string, min?: number, max?: number): Promise<number>;
   /**
    * Applies every op atomically and records the jobs. Embedded: one SQLite transaction.
-   * Redis: one MULTI for the ops, then the jobs (idempotent by job id), so a crash in between
+   * Redis: one Lua script for the checks and ops, then the jobs (idempotent by job id), so a crash in between
    * is repaired by replaying the same commit.
    */
   commit(ops: WriteOp[], jobs?: JobSpec[]): Promise<void>;
@@ -152,6 +158,17 @@ export interface JobQueue {
   counts(): Promise<Record<JobState, number>>;
 }
 
+/** A `check` op of `Store.commit` failed: another writer changed the document first. Nothing was written. */
+export class CommitConflictError extends Error {
+  constructor(
+    message: string,
+    readonly key: string,
+  ) {
+    super(message);
+    this.name = 'CommitConflictError';
+  }
+}
+
 /** The store cannot be reached (maps to HTTP 503). */
 export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -171,4 +188,31 @@ export interface BlobStore {
 export interface SecretBox {
   seal(plaintext: string): Promise<string>;
   open(sealed: string): Promise<string>;
+}
+
+/** One message fetched from a mailbox, handed to the ingest use case. */
+export interface FetchedMessage {
+  accountId: string;
+  /** UIDVALIDITY of the folder when fetched (string: IMAP allows 32-bit unsigned, imapflow gives bigint). */
+  uidValidity: string;
+  uid: number;
+  /** IMAP INTERNALDATE (arrival in the mailbox), epoch ms; null when the server gave none. */
+  internalDate: number | null;
+  /** Size announced by the server (RFC822.SIZE). */
+  size: number;
+  /** Raw bytes; empty when the message was over the size limit and not downloaded. */
+  raw: Uint8Array;
+  /** True when the message predates the account (an `importSince` import): no auto-reply, no auto-assignment. */
+  imported: boolean;
+  /** Set when the worker did not download the message (over the size limit). */
+  tooLarge?: boolean;
+}
+
+/**
+ * Where a mailbox worker delivers messages. `deliver` resolves once the message's effects are durably
+ * stored (a session message or a quarantine entry), idempotently: delivering the same message twice
+ * stores it once. A rejection means "not stored": the worker keeps its checkpoint and retries later.
+ */
+export interface MailboxSink {
+  deliver(message: FetchedMessage): Promise<'stored' | 'duplicate' | 'quarantined'>;
 }

@@ -1,4 +1,4 @@
-// The Redis Store: documents through Keyv + @keyv/redis, atomic operations as Lua/MULTI on the same keys, sorted-set indexes.
+// The Redis Store: documents through Keyv + @keyv/redis, atomic operations as Lua scripts on the same keys, sorted-set indexes.
 //
 // Physical layout (with `keyPrefix` P, default ''):
 //   document `<key>`  -> string  `P` + `ec::` + key   (Keyv namespace `Pec`, @keyv/redis separator `::`)
@@ -24,6 +24,7 @@ import {
   TimeoutError,
 } from 'redis';
 import {
+  CommitConflictError,
   StoreUnavailableError,
   systemClock,
   type Clock,
@@ -37,7 +38,7 @@ import {
 import { DOCUMENT_NAMESPACE, decodeDocument, encodeDocument, keyvDeserialize, keyvSerialize } from './document-format.js';
 import { checkIncrement, checkKey, checkRange, checkScore, checkTtl, checkUpdateResult, prepareOps } from './store-args.js';
 
-/** Where `commit` hands its jobs after the MULTI (the BullMQ queue); jobs are idempotent by id. */
+/** Where `commit` hands its jobs after its script applied the writes (the BullMQ queue); jobs are idempotent by id. */
 export interface JobSink {
   enqueue(jobs: JobSpec[]): Promise<void>;
 }
@@ -170,6 +171,70 @@ else
 end
 if first > last then return {} end
 return redis.call('ZRANGE', key, first, last, 'WITHSCORES')
+`);
+
+/**
+ * `commit`: optimistic checks, then every write, in one script (atomic: no other command runs in between).
+ * KEYS[i] is the Redis key of op i; ARGV[3i-2] is its code and ARGV[3i-1], ARGV[3i] its arguments:
+ *   'c' check  [rev as decimal text, or '' = must be absent]
+ *   'p' put    [document text, PX ttl ms or '']
+ *   'd' del
+ *   'z' zadd   [score, member]
+ *   'r' zrem   [member]
+ * Pass 1 judges every check (against the state before this commit) and makes sure no write can fail half-way
+ * (an index key holding another type would make ZADD/ZREM raise after earlier writes, and Lua has no rollback).
+ * Returns 0 when everything was applied, else the (1-based) op position of the first failing check, having written nothing.
+ * A check compares the stored document's `.value.rev`: cjson decodes JSON numbers as doubles, exact for integers
+ * below 2^53, and the expected rev (JS `String(rev)`) is parsed the same way; JSON null decodes as `cjson.null`
+ * (not a table, not a number), so a null value or a null rev fails a numeric check.
+ */
+const COMMIT = lua(`
+local n = #KEYS
+for i = 1, n do
+  local code = ARGV[3 * i - 2]
+  if code == 'c' then
+    local want = ARGV[3 * i - 1]
+    local cur = redis.call('GET', KEYS[i])
+    if want == '' then
+      if cur then return i end
+    else
+      if not cur then return i end
+      local ok, doc = pcall(cjson.decode, cur)
+      if not ok or type(doc) ~= 'table' then
+        return redis.error_reply('EC_UNDECODABLE ' .. tostring(i))
+      end
+      local value = doc.value
+      if type(value) ~= 'table' then return i end
+      local rev = value.rev
+      if type(rev) ~= 'number' or rev ~= tonumber(want) then return i end
+    end
+  elseif code == 'z' or code == 'r' then
+    local t = redis.call('TYPE', KEYS[i])
+    t = type(t) == 'table' and t.ok or t
+    if t ~= 'zset' and t ~= 'none' then
+      return redis.error_reply('EC_WRONGTYPE ' .. tostring(i))
+    end
+  elseif code ~= 'p' and code ~= 'd' then
+    return redis.error_reply('EC_BAD_OP ' .. tostring(code))
+  end
+end
+for i = 1, n do
+  local code, a, b = ARGV[3 * i - 2], ARGV[3 * i - 1], ARGV[3 * i]
+  if code == 'p' then
+    if b == '' then
+      redis.call('SET', KEYS[i], a)
+    else
+      redis.call('SET', KEYS[i], a, 'PX', b)
+    end
+  elseif code == 'd' then
+    redis.call('DEL', KEYS[i])
+  elseif code == 'z' then
+    redis.call('ZADD', KEYS[i], a, b)
+  elseif code == 'r' then
+    redis.call('ZREM', KEYS[i], a)
+  end
+end
+return 0
 `);
 
 /** Concurrent-change retries of `update` before it gives up (each retry re-reads and re-runs `fn`). */
@@ -514,10 +579,10 @@ export class RedisStore implements Store {
   // ---- commit ----
 
   /**
-   * One MULTI/EXEC for the ops, then the jobs to the sink. A crash between the two leaves the ops applied
-   * and the jobs missing; replaying the same commit (ops are idempotent, jobs deduplicated by id) repairs it.
-   * Note: Redis does not roll back a MULTI on a per-command runtime error; the ops here cannot raise one
-   * (documents and indexes live under disjoint key prefixes), and bad values are rejected before sending.
+   * One Lua script (COMMIT above) judges the `check` ops and applies every write atomically, then the jobs go to
+   * the sink. A failed check writes nothing, enqueues nothing and rejects with CommitConflictError. A crash
+   * between the script and the sink leaves the writes applied and the jobs missing; replaying the same commit
+   * (writes are idempotent, jobs deduplicated by id) repairs it. Bad values are rejected before anything is sent.
    */
   async commit(ops: WriteOp[], jobs: JobSpec[] = []): Promise<void> {
     if (jobs.length > 0 && !this.jobSink) {
@@ -527,27 +592,57 @@ export class RedisStore implements Store {
     }
     const prepared = prepareOps(ops);
     if (prepared.length > 0) {
-      await this.guard('commit', async () => {
-        const multi = this.client.multi();
-        for (const op of prepared) {
-          switch (op.op) {
-            case 'put':
-              if (op.ttlMs === undefined) multi.set(this.documentKey(op.key), op.text);
-              else multi.set(this.documentKey(op.key), op.text, { expiration: { type: 'PX', value: op.ttlMs } });
-              break;
-            case 'del':
-              multi.del(this.documentKey(op.key));
-              break;
-            case 'index':
-              multi.zAdd(this.indexKey(op.index), { score: op.score, value: op.member });
-              break;
-            case 'unindex':
-              multi.zRem(this.indexKey(op.index), op.member);
-              break;
+      const keys: string[] = [];
+      const args: string[] = [];
+      for (const op of prepared) {
+        switch (op.op) {
+          case 'check':
+            keys.push(this.documentKey(op.key));
+            args.push('c', op.rev === null ? '' : String(op.rev), '');
+            break;
+          case 'put':
+            keys.push(this.documentKey(op.key));
+            args.push('p', op.text, op.ttlMs === undefined ? '' : String(op.ttlMs));
+            break;
+          case 'del':
+            keys.push(this.documentKey(op.key));
+            args.push('d', '', '');
+            break;
+          case 'index':
+            keys.push(this.indexKey(op.index));
+            args.push('z', redisScore(op.score), op.member);
+            break;
+          case 'unindex':
+            keys.push(this.indexKey(op.index));
+            args.push('r', op.member, '');
+            break;
+        }
+      }
+      let reply: unknown;
+      try {
+        reply = await this.guard('commit', () => this.script(COMMIT, keys, args));
+      } catch (err) {
+        if (err instanceof ErrorReply) {
+          const m = /^EC_(UNDECODABLE|WRONGTYPE) (\d+)/.exec(err.message);
+          const failed = m ? prepared[Number(m[2]) - 1] : undefined;
+          if (failed && m?.[1] === 'UNDECODABLE' && failed.op === 'check') {
+            throw new Error(`commit check of ${failed.key}: the stored document could not be decoded by redis (cjson)`, { cause: err });
+          }
+          if (failed && m?.[1] === 'WRONGTYPE' && (failed.op === 'index' || failed.op === 'unindex')) {
+            throw new Error(`commit: the redis key of index ${failed.index} holds another type; nothing was written`, { cause: err });
           }
         }
-        await multi.exec();
-      });
+        throw err;
+      }
+      if (typeof reply !== 'number') throw new Error('commit: unexpected reply from redis');
+      if (reply !== 0) {
+        const failed = prepared[reply - 1];
+        if (failed?.op !== 'check') throw new Error(`commit: unexpected reply ${reply} from redis`);
+        throw new CommitConflictError(
+          `commit conflict on ${failed.key}: ${failed.rev === null ? 'expected no document, found one' : `expected rev ${failed.rev}, found another or none`}`,
+          failed.key,
+        );
+      }
     }
     if (jobs.length > 0 && this.jobSink) await this.jobSink.enqueue(jobs);
   }

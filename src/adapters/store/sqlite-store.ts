@@ -4,12 +4,14 @@
 // (putIfAbsent, update, incr, commit) are synchronous IMMEDIATE transactions on the same table and row format,
 // so Keyv reads see them. Ordered indexes live in `ordered_index (index_name, member, score)`, read through the
 // covering index `(index_name, score, member)`: a range read costs O(log n + limit). `commit` inserts its jobs
-// into the `jobs` table (src/adapters/jobs/sqlite-schema.ts) in the same transaction as its writes.
+// into the `jobs` table (src/adapters/jobs/sqlite-schema.ts) in the same transaction as its writes, and judges
+// its optimistic `check` ops inside that transaction before any write.
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import Keyv from 'keyv';
 import {
+  CommitConflictError,
   StoreUnavailableError,
   systemClock,
   type Clock,
@@ -22,7 +24,17 @@ import {
 import { ensureJobsSchema, insertJobsSync } from '../jobs/sqlite-schema.js';
 import { DOCUMENT_NAMESPACE, decodeDocument, encodeDocument, keyvDeserialize, keyvSerialize } from './document-format.js';
 import { KeyvSqliteAdapter } from './keyv-sqlite-adapter.js';
-import { checkIncrement, checkKey, checkRange, checkScore, checkTtl, checkUpdateResult, prepareOps, type PreparedOp } from './store-args.js';
+import {
+  checkIncrement,
+  checkKey,
+  checkRange,
+  checkScore,
+  checkTtl,
+  checkUpdateResult,
+  documentHasRev,
+  prepareOps,
+  type PreparedOp,
+} from './store-args.js';
 
 export const INDEX_SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS ordered_index (
@@ -295,13 +307,18 @@ export class SqliteStore implements Store {
 
   // ---- commit ----
 
-  /** Applies every op and inserts the jobs in one IMMEDIATE transaction: all of it is durable, or none. */
+  /**
+   * Applies every op and inserts the jobs in one IMMEDIATE transaction: all of it is durable, or none.
+   * The `check` ops are evaluated first (against the state before this commit, under the write lock);
+   * when one fails the transaction writes nothing and `CommitConflictError` is thrown.
+   */
   async commit(ops: WriteOp[], jobs: JobSpec[] = []): Promise<void> {
     const prepared = prepareOps(ops);
     await this.run('commit', () => {
       this.db
         .transaction(() => {
           const now = this.clock.now();
+          for (const op of prepared) if (op.op === 'check') this.checkSync(op, now);
           for (const op of prepared) this.applySync(op, now);
           insertJobsSync(this.db, jobs, now);
         })
@@ -309,8 +326,23 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** Throws CommitConflictError when the live document at `op.key` does not carry `op.rev` (or exists when it is null). */
+  private checkSync(op: Extract<PreparedOp, { op: 'check' }>, now: number): void {
+    const text = this.kv.readSync(this.rowKey(op.key), now);
+    if (op.rev === null) {
+      if (text !== undefined) throw new CommitConflictError(`commit conflict on ${op.key}: expected no document, found one`, op.key);
+      return;
+    }
+    if (text === undefined) throw new CommitConflictError(`commit conflict on ${op.key}: expected rev ${op.rev}, found no document`, op.key);
+    if (!documentHasRev(decodeDocument<unknown>(text), op.rev)) {
+      throw new CommitConflictError(`commit conflict on ${op.key}: expected rev ${op.rev}, found another`, op.key);
+    }
+  }
+
   private applySync(op: PreparedOp, now: number): void {
     switch (op.op) {
+      case 'check':
+        return;
       case 'put':
         this.kv.writeSync(this.rowKey(op.key), op.text, op.ttlMs === undefined ? null : now + op.ttlMs);
         return;

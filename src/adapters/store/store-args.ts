@@ -58,7 +58,24 @@ export type PreparedOp =
   | { op: 'put'; key: string; text: string; ttlMs: number | undefined }
   | { op: 'del'; key: string }
   | { op: 'index'; index: string; member: string; score: number }
-  | { op: 'unindex'; index: string; member: string };
+  | { op: 'unindex'; index: string; member: string }
+  | { op: 'check'; key: string; rev: number | null };
+
+/** `rev` of a `check` op: null (the key must be absent) or a finite integer. */
+export function checkRev(rev: number | null): number | null {
+  if (rev === null) return null;
+  if (typeof rev !== 'number' || !Number.isInteger(rev)) {
+    throw new RangeError(`commit check rev must be null or a finite integer, got ${typeof rev === 'number' ? String(rev) : typeof rev}`);
+  }
+  return rev;
+}
+
+/** Does a stored document value satisfy a `check` op's `rev`? (Absent documents are judged by the caller.) */
+export function documentHasRev(value: unknown, rev: number): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const stored = (value as { rev?: unknown }).rev;
+  return typeof stored === 'number' && stored === rev;
+}
 
 export function prepareOps(ops: WriteOp[]): PreparedOp[] {
   return ops.map((op): PreparedOp => {
@@ -78,6 +95,9 @@ export function prepareOps(ops: WriteOp[]): PreparedOp[] {
         checkKey(op.index, 'index name');
         checkKey(op.member, 'index member');
         return { op: 'unindex', index: op.index, member: op.member };
+      case 'check':
+        checkKey(op.key);
+        return { op: 'check', key: op.key, rev: checkRev(op.rev) };
       default: {
         const unknownOp: never = op;
         throw new TypeError(`unknown write op ${JSON.stringify(unknownOp)}`);

@@ -1,7 +1,7 @@
 // The Store contract: one suite every backend runs (store.test.ts), with reasoned skips (DESIGN habit 1).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StoreUnavailableError, type IndexEntry, type JobSpec, type Store } from '../../core/ports.js';
+import { CommitConflictError, StoreUnavailableError, type IndexEntry, type JobSpec, type Store, type WriteOp } from '../../core/ports.js';
 
 export interface StoreHarness {
   store: Store;
@@ -46,6 +46,16 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
     await sleep(100);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Runs `p`, expecting it to reject with CommitConflictError naming `key`. */
+async function expectConflict(p: Promise<unknown>, key: string): Promise<void> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `expected a CommitConflictError on ${key}`).toBeInstanceOf(CommitConflictError);
+  expect((err as CommitConflictError).key).toBe(key);
 }
 
 const job = (id: string): JobSpec => ({ id, purpose: 'test', target: 'test:contract', payload: { id, text: 'héllo' } });
@@ -345,6 +355,204 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreHar
       await store.commit([{ op: 'put', key: 'j:state', value: 'sent' }], [job('job-1')]);
       expect(new Set(await h.recordedJobIds())).toEqual(new Set(['job-1', 'job-2']));
     });
+
+    test('commit check: null passes on an absent key and the commit is applied', async () => {
+      await store.commit(
+        [
+          { op: 'check', key: 'ck:new', rev: null },
+          { op: 'put', key: 'ck:new', value: { rev: 1, text: 'created' } },
+          { op: 'index', index: 'ck:ix', member: 'new', score: 1 },
+        ],
+        [job('ck-job-1')],
+      );
+      expect(await store.get('ck:new')).toEqual({ rev: 1, text: 'created' });
+      expect(await store.indexScore('ck:ix', 'new')).toBe(1);
+      expect(await h.recordedJobIds()).toEqual(['ck-job-1']);
+      // A commit of checks alone writes nothing and succeeds.
+      await store.commit([{ op: 'check', key: 'ck:new', rev: 1 }, { op: 'check', key: 'ck:other', rev: null }]);
+      expect(await store.get('ck:other')).toBeUndefined();
+    });
+
+    test('commit check: null on an existing key conflicts and nothing of the commit is applied', async () => {
+      await store.put('ck:exists', { rev: 3 });
+      await store.put('ck:victim', 'untouched');
+      await store.indexAdd('ck:ix', 'kept', 5);
+      await expectConflict(
+        store.commit(
+          [
+            { op: 'put', key: 'ck:other', value: { rev: 1 } },
+            { op: 'index', index: 'ck:ix', member: 'added', score: 1 },
+            { op: 'unindex', index: 'ck:ix', member: 'kept' },
+            { op: 'del', key: 'ck:victim' },
+            { op: 'put', key: 'ck:exists', value: { rev: 1 } },
+            { op: 'check', key: 'ck:exists', rev: null },
+          ],
+          [job('ck-job-x')],
+        ),
+        'ck:exists',
+      );
+      expect(await store.getMany(['ck:exists', 'ck:other', 'ck:victim'])).toEqual([{ rev: 3 }, undefined, 'untouched']);
+      expect(await store.indexRange('ck:ix', { limit: 10 })).toEqual([{ member: 'kept', score: 5 }]);
+      expect(await h.recordedJobIds()).toEqual([]);
+      // Any value counts as existing, even one without a rev, and `null`.
+      await store.put('ck:scalar', 7);
+      await store.put('ck:null', null);
+      await expectConflict(store.commit([{ op: 'check', key: 'ck:scalar', rev: null }]), 'ck:scalar');
+      await expectConflict(store.commit([{ op: 'check', key: 'ck:null', rev: null }]), 'ck:null');
+    });
+
+    test('commit check: a numeric rev must match the stored document exactly', async () => {
+      await store.put('ck:doc', { rev: 4, body: 'four' });
+      await store.commit([
+        { op: 'check', key: 'ck:doc', rev: 4 },
+        { op: 'put', key: 'ck:doc', value: { rev: 5, body: 'five' } },
+        { op: 'index', index: 'ck:ix', member: 'doc', score: 5 },
+      ]);
+      expect(await store.get('ck:doc')).toEqual({ rev: 5, body: 'five' });
+      for (const stale of [4, 6, 0, -5]) {
+        await expectConflict(
+          store.commit([{ op: 'put', key: 'ck:doc', value: { rev: 99 } }, { op: 'check', key: 'ck:doc', rev: stale }, { op: 'del', key: 'ck:doc' }], [job(`stale-${stale}`)]),
+          'ck:doc',
+        );
+      }
+      expect(await store.get('ck:doc')).toEqual({ rev: 5, body: 'five' });
+      expect(await store.indexRange('ck:ix', { limit: 10 })).toEqual([{ member: 'doc', score: 5 }]);
+      expect(await h.recordedJobIds()).toEqual([]);
+      // A numeric check on an absent key fails.
+      await expectConflict(store.commit([{ op: 'check', key: 'ck:absent', rev: 0 }, { op: 'put', key: 'ck:absent', value: { rev: 1 } }]), 'ck:absent');
+      expect(await store.get('ck:absent')).toBeUndefined();
+      // Large integers (below 2^53) compare exactly; negative revs and zero work.
+      const big = Number.MAX_SAFE_INTEGER;
+      await store.put('ck:big', { rev: big });
+      await expectConflict(store.commit([{ op: 'check', key: 'ck:big', rev: big - 1 }]), 'ck:big');
+      await store.commit([{ op: 'check', key: 'ck:big', rev: big }]);
+      await store.put('ck:big2', { rev: 2 ** 52 + 1 });
+      await expectConflict(store.commit([{ op: 'check', key: 'ck:big2', rev: 2 ** 52 }]), 'ck:big2');
+      await expectConflict(store.commit([{ op: 'check', key: 'ck:big2', rev: 2 ** 52 + 2 }]), 'ck:big2');
+      await store.commit([{ op: 'check', key: 'ck:big2', rev: 2 ** 52 + 1 }]);
+      await store.put('ck:neg', { rev: -3 });
+      await store.put('ck:zero', { rev: 0, nested: { rev: 9 } });
+      await store.commit([{ op: 'check', key: 'ck:neg', rev: -3 }, { op: 'check', key: 'ck:zero', rev: 0 }]);
+      await expectConflict(store.commit([{ op: 'check', key: 'ck:zero', rev: 9 }]), 'ck:zero');
+    });
+
+    test('commit check: a document without a numeric rev fails', async () => {
+      const revless: Record<string, unknown> = {
+        'ck:norev': { body: 'no rev' },
+        'ck:strrev': { rev: '1' },
+        'ck:nullrev': { rev: null },
+        'ck:boolrev': { rev: true },
+        'ck:objrev': { rev: { n: 1 } },
+        'ck:floatrev': { rev: 1.5 },
+        'ck:array': [1, 2],
+        'ck:number': 1,
+        'ck:string': '1',
+        'ck:nullvalue': null,
+        'ck:empty': {},
+      };
+      for (const [k, v] of Object.entries(revless)) await store.put(k, v);
+      for (const k of Object.keys(revless)) {
+        await expectConflict(store.commit([{ op: 'check', key: k, rev: 1 }, { op: 'put', key: 'ck:written', value: k }]), k);
+        await expectConflict(store.commit([{ op: 'check', key: k, rev: null }, { op: 'put', key: 'ck:written', value: k }]), k);
+      }
+      expect(await store.get('ck:written')).toBeUndefined();
+      expect(await store.getMany(Object.keys(revless))).toEqual(Object.values(revless));
+    });
+
+    test('commit check: the first failing check is reported; checks see the state before the commit', async () => {
+      await store.put('ck:a', { rev: 1 });
+      await store.put('ck:b', { rev: 2 });
+      await expectConflict(
+        store.commit([
+          { op: 'check', key: 'ck:a', rev: 1 },
+          { op: 'put', key: 'ck:a', value: { rev: 2 } },
+          { op: 'check', key: 'ck:b', rev: 1 },
+          { op: 'check', key: 'ck:c', rev: 7 },
+        ]),
+        'ck:b',
+      );
+      expect(await store.getMany(['ck:a', 'ck:b'])).toEqual([{ rev: 1 }, { rev: 2 }]);
+      // A check placed after a put (or del) of its key is judged against the stored document, not the commit's own write.
+      await store.commit([
+        { op: 'put', key: 'ck:a', value: { rev: 2 } },
+        { op: 'del', key: 'ck:b' },
+        { op: 'check', key: 'ck:a', rev: 1 },
+        { op: 'check', key: 'ck:b', rev: 2 },
+      ]);
+      expect(await store.getMany(['ck:a', 'ck:b'])).toEqual([{ rev: 2 }, undefined]);
+      await expectConflict(store.commit([{ op: 'put', key: 'ck:new2', value: { rev: 1 } }, { op: 'check', key: 'ck:new2', rev: 1 }]), 'ck:new2');
+      expect(await store.get('ck:new2')).toBeUndefined();
+    });
+
+    test('commit check: an expired key counts as absent', async () => {
+      await store.put('ck:ttl', { rev: 1 }, { ttlMs: 80 });
+      await store.commit([{ op: 'put', key: 'ck:ttl2', value: { rev: 1 }, ttlMs: 80 }]);
+      await expectConflict(store.commit([{ op: 'check', key: 'ck:ttl', rev: null }]), 'ck:ttl');
+      await store.commit([{ op: 'check', key: 'ck:ttl2', rev: 1 }]);
+      await sleep(250);
+      await expectConflict(store.commit([{ op: 'check', key: 'ck:ttl', rev: 1 }]), 'ck:ttl');
+      await store.commit([
+        { op: 'check', key: 'ck:ttl', rev: null },
+        { op: 'check', key: 'ck:ttl2', rev: null },
+        { op: 'put', key: 'ck:ttl', value: { rev: 1, again: true } },
+      ]);
+      expect(await store.getMany(['ck:ttl', 'ck:ttl2'])).toEqual([{ rev: 1, again: true }, undefined]);
+    });
+
+    test('commit check: argument checks', async () => {
+      const bad: Array<[WriteOp, typeof TypeError | typeof RangeError]> = [
+        [{ op: 'check', key: '', rev: null }, TypeError],
+        [{ op: 'check', key: 'ck:k', rev: 1.5 }, RangeError],
+        [{ op: 'check', key: 'ck:k', rev: Number.NaN }, RangeError],
+        [{ op: 'check', key: 'ck:k', rev: Infinity }, RangeError],
+        [{ op: 'check', key: 'ck:k', rev: '1' as unknown as number }, RangeError],
+        [{ op: 'check', key: 'ck:k', rev: undefined as unknown as null }, RangeError],
+      ];
+      for (const [op, type] of bad) {
+        await expect(store.commit([{ op: 'put', key: 'ck:k', value: 1 }, op], [job('ck-bad')])).rejects.toThrow(type);
+      }
+      expect(await store.get('ck:k')).toBeUndefined();
+      expect(await h.recordedJobIds()).toEqual([]);
+    });
+
+    test(
+      'commit check concurrency: 50 read-modify-commit loops end at exactly rev 50',
+      async () => {
+        const other = await h.second();
+        await store.commit([{ op: 'check', key: 'ck:counter', rev: null }, { op: 'put', key: 'ck:counter', value: { rev: 0, log: [] } }]);
+        let conflicts = 0;
+        const MAX_ATTEMPTS = 500;
+        const loop = async (s: Store, n: number): Promise<number> => {
+          for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+            const cur = await s.get<{ rev: number; log: number[] }>('ck:counter');
+            if (!cur) throw new Error('counter document vanished');
+            try {
+              await s.commit([
+                { op: 'put', key: 'ck:counter', value: { rev: cur.rev + 1, log: [...cur.log, n] } },
+                { op: 'index', index: 'ck:writers', member: `w${n}`, score: cur.rev + 1 },
+                { op: 'check', key: 'ck:counter', rev: cur.rev },
+              ]);
+              return attempt;
+            } catch (err) {
+              if (!(err instanceof CommitConflictError)) throw err;
+              conflicts++;
+              await sleep(Math.floor(Math.random() * 3));
+            }
+          }
+          throw new Error(`writer ${n} gave up after ${MAX_ATTEMPTS} attempts`);
+        };
+        await Promise.all(Array.from({ length: 50 }, (_, n) => loop(n % 2 ? store : other, n)));
+        const final = await other.get<{ rev: number; log: number[] }>('ck:counter');
+        expect(final?.rev).toBe(50);
+        // Every writer's increment is there exactly once, and the index agrees with the document.
+        expect([...(final?.log ?? [])].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, n) => n));
+        const writers = await store.indexRange('ck:writers', { limit: 100 });
+        expect(writers.map((w) => w.score)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+        expect(writers.map((w) => w.member)).toEqual((final?.log ?? []).map((n) => `w${n}`));
+        expect(conflicts).toBeGreaterThan(0);
+      },
+      60_000,
+    );
 
     test('argument checks', async () => {
       await expect(store.put('k', undefined)).rejects.toThrow(TypeError);

@@ -7,7 +7,7 @@ import KeyvRedis from '@keyv/redis';
 import Keyv from 'keyv';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StoreUnavailableError, type Clock, type JobSpec, type Store } from '../../core/ports.js';
+import { CommitConflictError, StoreUnavailableError, type Clock, type JobSpec, type Store } from '../../core/ports.js';
 import { startRedis, type RedisServerHandle } from '../../../test/helpers/redis-server.js';
 import { freePort } from '../../../test/helpers/ports.js';
 import { maskRedisUrl, openStore } from './index.js';
@@ -156,6 +156,28 @@ describe('embedded SQLite specifics', () => {
     expect(await store.indexCount('ix')).toBe(0);
   });
 
+  it('a failing commit check inserts no job row and judges expiry by the injected clock', async () => {
+    let now = 10_000;
+    store = await openSqliteStore({ file: join(tempDir(), 'x.db'), clock: { now: () => now } });
+    await store.put('doc', { rev: 1 }, { ttlMs: 1000 });
+    const jobs: JobSpec[] = [{ id: 'j1', purpose: 'p', target: 't', payload: {} }];
+    const countJobs = () => (store?.db.prepare('SELECT count(*) AS n FROM jobs').get() as { n: number }).n;
+    await expect(store.commit([{ op: 'put', key: 'side', value: 1 }, { op: 'check', key: 'doc', rev: 2 }], jobs)).rejects.toBeInstanceOf(
+      CommitConflictError,
+    );
+    await expect(store.commit([{ op: 'check', key: 'doc', rev: null }], jobs)).rejects.toBeInstanceOf(CommitConflictError);
+    expect(countJobs()).toBe(0);
+    expect(await store.get('side')).toBeUndefined();
+    now += 999;
+    await expect(store.commit([{ op: 'check', key: 'doc', rev: null }], jobs)).rejects.toBeInstanceOf(CommitConflictError);
+    now += 1; // expired by the store's clock, though the row is still in the table
+    await expect(store.commit([{ op: 'check', key: 'doc', rev: 1 }], jobs)).rejects.toBeInstanceOf(CommitConflictError);
+    expect(countJobs()).toBe(0);
+    await store.commit([{ op: 'check', key: 'doc', rev: null }, { op: 'put', key: 'doc', value: { rev: 1 } }], jobs);
+    expect(countJobs()).toBe(1);
+    expect(await store.get('doc')).toEqual({ rev: 1 });
+  });
+
   it('inserts commit jobs as waiting or delayed rows stamped by the clock', async () => {
     store = await openSqliteStore({ file: join(tempDir(), 'x.db'), clock: { now: () => 1000 } });
     await store.commit([], [
@@ -282,7 +304,7 @@ describe('redis', () => {
       expect(await store.get('k')).toBe(1);
     });
 
-    it('hands commit jobs to the sink after the MULTI', async () => {
+    it('hands commit jobs to the sink after the commit script', async () => {
       const order: string[] = [];
       let probe: RedisStore | undefined;
       const jobSink = {
@@ -294,6 +316,62 @@ describe('redis', () => {
       probe = store;
       await store.commit([{ op: 'put', key: 'k', value: 'v' }], [{ id: 'j1', purpose: 'p', target: 't', payload: {} }]);
       expect(order).toEqual(['sink:j1:sees=v']);
+    });
+
+    it('a failing commit check calls no job sink and writes nothing', async () => {
+      const calls: string[][] = [];
+      const jobSink = {
+        async enqueue(jobs: JobSpec[]) {
+          calls.push(jobs.map((j) => j.id));
+        },
+      };
+      store = await openRedisStore({ url: redis.url, keyPrefix: 'cksink:', jobSink, ...fast });
+      await store.put('doc', { rev: 2 });
+      const jobs: JobSpec[] = [{ id: 'j1', purpose: 'p', target: 't', payload: {} }];
+      await expect(
+        store.commit([{ op: 'put', key: 'side', value: 1 }, { op: 'index', index: 'ix', member: 'm', score: 1 }, { op: 'check', key: 'doc', rev: 1 }], jobs),
+      ).rejects.toBeInstanceOf(CommitConflictError);
+      await expect(store.commit([{ op: 'check', key: 'doc', rev: null }], jobs)).rejects.toBeInstanceOf(CommitConflictError);
+      expect(calls).toEqual([]);
+      expect(await store.get('side')).toBeUndefined();
+      expect(await store.indexCount('ix')).toBe(0);
+      await store.commit([{ op: 'check', key: 'doc', rev: 2 }, { op: 'put', key: 'doc', value: { rev: 3 } }], jobs);
+      expect(calls).toEqual([['j1']]);
+      expect(await store.get('doc')).toEqual({ rev: 3 });
+    });
+
+    it('commit checks read documents written in other JSON spellings, and refuse what cjson cannot decode', async () => {
+      store = await openRedisStore({ url: redis.url, keyPrefix: 'ckraw:', ...fast });
+      const client = raw();
+      await client.connect();
+      try {
+        await client.set('ckraw:ec::float', '{"value":{"rev":7.0}}');
+        await client.set('ckraw:ec::exp', '{"value":{"rev":1e2, "x": null}}');
+        await client.set('ckraw:ec::big', '{"value":{"rev":9007199254740991}}');
+        await client.set('ckraw:ec::nullrev', '{"value":{"rev":null}}');
+        const deep = `{"value":{"rev":1,"d":${'['.repeat(1200)}${']'.repeat(1200)}}}`;
+        await client.set('ckraw:ec::deep', deep);
+        await store.commit([
+          { op: 'check', key: 'float', rev: 7 },
+          { op: 'check', key: 'exp', rev: 100 },
+          { op: 'check', key: 'big', rev: Number.MAX_SAFE_INTEGER },
+        ]);
+        await expect(store.commit([{ op: 'check', key: 'big', rev: Number.MAX_SAFE_INTEGER - 1 }])).rejects.toBeInstanceOf(CommitConflictError);
+        await expect(store.commit([{ op: 'check', key: 'nullrev', rev: 0 }])).rejects.toBeInstanceOf(CommitConflictError);
+        // A document cjson cannot decode is an error, not a conflict (retrying would not help); nothing is written.
+        await expect(store.commit([{ op: 'put', key: 'side', value: 1 }, { op: 'check', key: 'deep', rev: 1 }])).rejects.toThrow(/could not be decoded/);
+        expect(await client.get('ckraw:ec::side')).toBeNull();
+        // Existence alone is judged without decoding.
+        await expect(store.commit([{ op: 'check', key: 'deep', rev: null }])).rejects.toBeInstanceOf(CommitConflictError);
+        // An index key holding another type fails the commit before anything is written.
+        await client.set('ckraw:ec:idx::broken', 'not a zset');
+        await expect(
+          store.commit([{ op: 'put', key: 'side', value: 1 }, { op: 'index', index: 'broken', member: 'm', score: 1 }]),
+        ).rejects.toThrow(/holds another type/);
+        expect(await client.get('ckraw:ec::side')).toBeNull();
+      } finally {
+        await client.close();
+      }
     });
 
     it('update retries when the key changes between its read and its compare-and-set', async () => {
