@@ -64,6 +64,17 @@ const settingsShape = {
     }),
   company: z.object({ name: z.string().max(200).default('') }).strict().default({ name: '' }),
   connector: ConnectorChoiceSchema.default({ id: 'local', config: {} }),
+  routing: z
+    .object({ defaultQueueId: z.string().min(1).max(64).nullable().default(null) })
+    .strict()
+    .default({ defaultQueueId: null }),
+  threading: z
+    .object({
+      /** R-SES-2 (optional): thread by sender + normalized subject within this many minutes; 0 = off. */
+      subjectWindowMinutes: z.number().int().min(0).max(10080).default(0),
+    })
+    .strict()
+    .default({ subjectWindowMinutes: 0 }),
 };
 
 /** R-GLB-4: the two subject options cannot both be on. */
@@ -118,6 +129,8 @@ export const SettingsPatchSchema = z
       })
       .partial()
       .strict(),
+    routing: z.object({ defaultQueueId: z.string().min(1).max(64).nullable() }).partial().strict(),
+    threading: z.object({ subjectWindowMinutes: z.number().int().min(0).max(10080) }).partial().strict(),
   })
   .partial()
   .strict()

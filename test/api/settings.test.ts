@@ -21,6 +21,8 @@ const DEFAULTS = {
   },
   company: { name: '' },
   connector: { id: 'local', config: {} },
+  routing: { defaultQueueId: null },
+  threading: { subjectWindowMinutes: 0 },
 };
 
 let redis: RedisServerHandle;

@@ -7,6 +7,7 @@ export interface Metrics {
   render(): Promise<string>;
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route'>;
+  messagesIngested: Counter<'outcome'>;
 }
 
 export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
@@ -25,8 +26,15 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  const messagesIngested = new Counter({
+    name: 'email_channel_messages_ingested_total',
+    help: 'Inbound messages handled, by outcome (stored, duplicate, quarantined)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   return {
     registry,
+    messagesIngested,
     contentType: registry.contentType,
     render: () => registry.metrics(),
     httpRequests,

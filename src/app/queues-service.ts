@@ -1,0 +1,177 @@
+// Queues (R-QUE-1..3, minimal for routing): name, language, email channel switch, assigned addresses
+// (accounts; the first is the default sender) and agents. An account belongs to at most one queue.
+// The queues/assignment issue extends this with hours, auto-assignment, signature and auto-reply.
+import { z } from 'zod';
+import { CommitConflictError, type Clock, type Store, type WriteOp } from '../core/ports.js';
+import { AppError, conflict, notFound, validationError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import { decodeCursor, pageFromEntries, type Page } from '../core/paging.js';
+import { parseOrThrow } from '../config/validation.js';
+
+export const queueKey = (id: string): string => `queue:${id}`;
+export const accountQueueKey = (accountId: string): string => `account-queue:${accountId}`;
+export const IDX_QUEUES = 'queues:created';
+
+const idList = z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must be an id')).max(200);
+
+export const QueueInputSchema = z
+  .object({
+    name: z.string().trim().min(1).max(200).regex(/^[^\r\n\0]*$/, 'must not contain line breaks'),
+    language: z.string().trim().min(2).max(35).regex(/^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$/, 'must be a language tag such as "fr" or "en-GB"'),
+    email: z
+      .object({
+        enabled: z.boolean().default(false),
+        addresses: idList.default([]),
+        agents: idList.default([]),
+      })
+      .strict()
+      .default({ enabled: false, addresses: [], agents: [] }),
+  })
+  .strict();
+export const QueuePatchSchema = z
+  .object({
+    name: QueueInputSchema.shape.name,
+    language: QueueInputSchema.shape.language,
+    email: z.object({ enabled: z.boolean(), addresses: idList, agents: idList }).partial().strict(),
+  })
+  .partial()
+  .strict();
+
+export interface Queue {
+  id: string;
+  name: string;
+  language: string;
+  email: { enabled: boolean; addresses: string[]; agents: string[] };
+  createdAt: string;
+  updatedAt: string;
+  rev: number;
+}
+
+export interface QueueDeps {
+  store: Store;
+  clock: Clock;
+  /** Whether the global email channel is on (R-GLB-1): a queue's email switch cannot be turned on while it is off. */
+  channelEnabled(): Promise<boolean>;
+  /** Account lookup (outbound-only accounts cannot be a queue's default address, R-ACC-3). */
+  account(id: string): Promise<{ outboundOnly: boolean } | undefined>;
+  onChange?: () => void;
+}
+
+export class QueuesService {
+  constructor(private readonly deps: QueueDeps) {}
+
+  async list(limit: number, cursor?: string): Promise<Page<Queue>> {
+    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    if (cursor !== undefined && !after) throw validationError([{ path: 'query.cursor', message: 'not a cursor of this list' }]);
+    const entries = await this.deps.store.indexRange(IDX_QUEUES, { reverse: true, limit: limit + 1, ...(after ? { after } : {}) });
+    const docs = await this.deps.store.getMany<Queue>(entries.slice(0, limit).map((e) => queueKey(e.member)));
+    const byId = new Map(docs.filter((d): d is Queue => !!d).map((d) => [d.id, d]));
+    return pageFromEntries(entries, limit, (e) => byId.get(e.member));
+  }
+
+  async get(id: string): Promise<Queue> {
+    const q = await this.deps.store.get<Queue>(queueKey(id));
+    if (!q) throw notFound('queue', id);
+    return q;
+  }
+
+  /** queueId owning each account id (for routing). */
+  async queueOfAccounts(accountIds: string[]): Promise<Map<string, string>> {
+    const owners = await this.deps.store.getMany<{ queueId: string }>(accountIds.map(accountQueueKey));
+    const out = new Map<string, string>();
+    accountIds.forEach((id, i) => {
+      const o = owners[i];
+      if (o) out.set(id, o.queueId);
+    });
+    return out;
+  }
+
+  async create(input: unknown): Promise<Queue> {
+    const data = parseOrThrow(QueueInputSchema, input);
+    const now = new Date(this.deps.clock.now()).toISOString();
+    const queue: Queue = { id: newId('que'), ...data, createdAt: now, updatedAt: now, rev: 1 };
+    await this.validate(queue, null);
+    await this.save(null, queue);
+    return queue;
+  }
+
+  async update(id: string, patch: unknown): Promise<Queue> {
+    const data = parseOrThrow(QueuePatchSchema, patch);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const prev = await this.get(id);
+      const next: Queue = {
+        ...prev,
+        ...(data.name !== undefined ? { name: data.name } : {}),
+        ...(data.language !== undefined ? { language: data.language } : {}),
+        email: { ...prev.email, ...data.email },
+        updatedAt: new Date(this.deps.clock.now()).toISOString(),
+        rev: prev.rev + 1,
+      };
+      await this.validate(next, prev);
+      try {
+        await this.save(prev, next);
+        return next;
+      } catch (err) {
+        if (!(err instanceof CommitConflictError) || err.key !== queueKey(id)) throw err;
+      }
+    }
+    throw conflict(`queue ${id} changed concurrently; try again`);
+  }
+
+  async delete(id: string): Promise<void> {
+    const prev = await this.get(id);
+    const ops: WriteOp[] = [
+      { op: 'check', key: queueKey(id), rev: prev.rev },
+      { op: 'del', key: queueKey(id) },
+      { op: 'unindex', index: IDX_QUEUES, member: id },
+      ...prev.email.addresses.map((a): WriteOp => ({ op: 'del', key: accountQueueKey(a) })),
+    ];
+    await this.deps.store.commit(ops);
+    this.deps.onChange?.();
+  }
+
+  private async validate(next: Queue, prev: Queue | null): Promise<void> {
+    if (next.email.enabled && !(prev?.email.enabled ?? false) && !(await this.deps.channelEnabled())) {
+      throw validationError([{ path: 'email.enabled', message: 'the email channel is off in Settings › Email; turn it on first' }]);
+    }
+    if (new Set(next.email.addresses).size !== next.email.addresses.length) {
+      throw validationError([{ path: 'email.addresses', message: 'lists an account twice' }]);
+    }
+    for (const [i, accountId] of next.email.addresses.entries()) {
+      const account = await this.deps.account(accountId);
+      if (!account) throw validationError([{ path: `email.addresses.${i}`, message: `unknown account ${accountId}` }]);
+      if (i === 0 && account.outboundOnly) {
+        throw validationError([{ path: 'email.addresses.0', message: 'an outbound-only account cannot be the queue’s default address (it is never read)' }]);
+      }
+    }
+  }
+
+  private async save(prev: Queue | null, next: Queue): Promise<void> {
+    const added = next.email.addresses.filter((a) => !prev?.email.addresses.includes(a));
+    const removed = (prev?.email.addresses ?? []).filter((a) => !next.email.addresses.includes(a));
+    const ops: WriteOp[] = [
+      { op: 'check', key: queueKey(next.id), rev: prev ? prev.rev : null },
+      { op: 'put', key: queueKey(next.id), value: next },
+      ...(prev ? [] : [{ op: 'index', index: IDX_QUEUES, member: next.id, score: Date.parse(next.createdAt) } as WriteOp]),
+      // An account belongs to at most one queue: claiming its key fails if another queue holds it.
+      ...added.flatMap((a): WriteOp[] => [
+        { op: 'check', key: accountQueueKey(a), rev: null },
+        { op: 'put', key: accountQueueKey(a), value: { queueId: next.id } },
+      ]),
+      ...removed.map((a): WriteOp => ({ op: 'del', key: accountQueueKey(a) })),
+    ];
+    try {
+      await this.deps.store.commit(ops);
+    } catch (err) {
+      if (err instanceof CommitConflictError && err.key.startsWith('account-queue:')) {
+        const accountId = err.key.slice('account-queue:'.length);
+        const owner = await this.deps.store.get<{ queueId: string }>(err.key);
+        throw new AppError('conflict', `account ${accountId} already belongs to queue ${owner?.queueId ?? '(another)'}; an account belongs to at most one queue`, [
+          { path: `email.addresses.${next.email.addresses.indexOf(accountId)}`, message: 'already assigned to another queue' },
+        ]);
+      }
+      throw err;
+    }
+    this.deps.onChange?.();
+  }
+}
