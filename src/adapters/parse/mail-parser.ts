@@ -110,7 +110,9 @@ export async function parseMail(raw: Uint8Array, opts: ParseOptions = {}): Promi
   } finally {
     clearTimeout(timer);
   }
-  if (parsed.headerLines.length === 0) throw new MailParseError('no header section');
+  // Lenient parsing accepts any bytes; a message with none of the basic headers is not mail.
+  const basic = ['from', 'to', 'cc', 'subject', 'date', 'message-id', 'sender', 'reply-to', 'received', 'return-path'];
+  if (!parsed.headerLines.some((h) => basic.includes(h.key))) throw new MailParseError('no header section (none of From, To, Subject, Date, Message-ID, Received)');
 
   const headers: Record<string, string> = {};
   for (const name of KEPT_HEADERS) {
