@@ -14,9 +14,15 @@
 // | blob:upload:<id>              | blob manifest { size, chunks, contentType? }             | 7 days    | adapters/blob/store-blob-store.ts      |
 // | blob:upload:<id>:chunk:<n>    | string (base64 of up to 512 KiB)                         | 7 days    | adapters/blob/store-blob-store.ts      |
 // | idem:<scope>:<key>            | idempotency record (owner-defined JSON)                  | per scope | caller of putIfAbsent (http / app)     |
+// | lease:mailbox:<accountId>     | MailboxLeaseRecord { owner, token, expiresAt, acquiredAt } | 20 s (renewed every 5 s) | app/mailbox-lease.ts |
+// | fence:mailbox:<accountId>     | number (fencing token counter, +1 per lease taken)       | none      | app/mailbox-lease.ts                   |
 // | config:settings  (legacy v1)  | { version: 1, data: { "dotted.key": value } }            | none      | removed by migration 2                 |
+// | account:<id>                  | Account (src/core/account.ts; password sealed, `rev`)    | none      | app/accounts-service.ts                |
+// | account-address:<address>     | string: id of the account that owns the address/alias    | none      | app/accounts-service.ts                |
+// | mailbox:<accountId>:checkpoint | MailboxCheckpoint { uidValidity: string, lastUid, + worker fields (import, recovery, …) } | none      | app/accounts-service.ts (baseline, putIfAbsent) + the IMAP worker |
 //
-// Ordered indexes (none yet): add rows here as `index <name>` with member, score meaning and owner.
+// Ordered indexes: `index <name>` with member, score meaning and owner.
+// | index accounts:by-created     | member: account id; score: createdAt (epoch ms)          | none      | app/accounts-service.ts                |
 
 /** A documented key family. */
 export interface StoreKeyDoc {
@@ -34,7 +40,13 @@ export const STORE_KEYS: readonly StoreKeyDoc[] = [
   { pattern: 'blob:upload:<id>', shape: '{ size, chunks, contentType? }', ttl: '7 days', owner: 'adapters/blob/store-blob-store.ts' },
   { pattern: 'blob:upload:<id>:chunk:<n>', shape: 'base64 string', ttl: '7 days', owner: 'adapters/blob/store-blob-store.ts' },
   { pattern: 'idem:<scope>:<key>', shape: 'idempotency record', ttl: 'per scope', owner: 'caller of putIfAbsent' },
+  { pattern: 'lease:mailbox:<accountId>', shape: '{ owner, token, expiresAt, acquiredAt }', ttl: '20 s, renewed every 5 s', owner: 'app/mailbox-lease.ts' },
+  { pattern: 'fence:mailbox:<accountId>', shape: 'number (fencing token counter)', ttl: 'none', owner: 'app/mailbox-lease.ts' },
   { pattern: 'config:settings', shape: '{ version: 1, data: flat dotted keys } (legacy)', ttl: 'none', owner: 'migration 2 (removes it)' },
+  { pattern: 'account:<id>', shape: 'Account (password sealed, rev)', ttl: 'none', owner: 'app/accounts-service.ts' },
+  { pattern: 'account-address:<address>', shape: 'string (owning account id)', ttl: 'none', owner: 'app/accounts-service.ts' },
+  { pattern: 'mailbox:<accountId>:checkpoint', shape: 'MailboxCheckpoint { uidValidity, lastUid, lastInternalDate?, baselineAt?, baselineUid?, import?, recovery?, updatedAt? }', ttl: 'none', owner: 'app/accounts-service.ts (baseline) + IMAP worker' },
+  { pattern: 'index accounts:by-created', shape: 'member account id, score createdAt ms', ttl: 'none', owner: 'app/accounts-service.ts' },
 ];
 
 function part(value: string, what: string, allowColon = true): string {
@@ -67,3 +79,67 @@ export const blobChunkKey = (blobKey: string, n: number): string => {
 };
 /** `idem:<scope>:<key>`: an idempotency record; `scope` names the operation (no ':'), `key` is the client's key. */
 export const idempotencyKey = (scope: string, key: string): string => `idem:${part(scope, 'idempotency scope', false)}:${part(key, 'idempotency key')}`;
+
+/** `account:<id>`: one email account (R-ACC). */
+export const accountKey = (id: string): string => `account:${part(id, 'account id', false)}`;
+/** `account-address:<address>`: which account owns an address or alias (lowercased); claimed with a `check` op. */
+export const accountAddressKey = (address: string): string => `account-address:${part(address, 'address')}`;
+/** Ordered index of accounts by creation time (member: id, score: createdAt ms). */
+export const ACCOUNTS_BY_CREATED_INDEX = 'accounts:by-created';
+
+/** `mailbox:<accountId>:checkpoint`: the INBOX checkpoint; the baseline taken when the account is saved seeds it. */
+export const mailboxCheckpointKey = (accountId: string): string => `mailbox:${part(accountId, 'account id', false)}:checkpoint`;
+
+// ---- mailboxes (inbound: src/adapters/imap/mailbox-worker.ts, src/app/mailbox-lease.ts) ----
+
+/** Progress of an `importSince` import: UIDs at or below `upToUid` received since `since`, delivered as `imported`. */
+export interface MailboxImportProgress {
+  /** Start of the import (epoch ms; the IMAP SEARCH SINCE works per day). */
+  since: number;
+  /** Highest UID the import covers (the baseline); newer mail is ingested as new mail. */
+  upToUid: number;
+  /** Last UID the import delivered; it resumes after it. */
+  cursorUid: number;
+  /** Messages delivered so far, and how many the first search found (null before it ran). */
+  done: number;
+  total: number | null;
+  finished: boolean;
+  /** After a UIDVALIDITY change the baseline UID is meaningless: only mail with INTERNALDATE before this (epoch ms). */
+  beforeMs?: number | null;
+}
+
+/** A re-listing after a UIDVALIDITY change: UIDs up to `upToUid` whose INTERNALDATE is at or after `sinceMs` are redelivered. */
+export interface MailboxRecovery {
+  fromUidValidity: string;
+  sinceMs: number;
+  upToUid: number;
+  cursorUid: number;
+  startedAt: number;
+}
+
+/**
+ * `mailbox:<accountId>:checkpoint`: where the IMAP worker resumes in INBOX: UIDs up to `lastUid` under `uidValidity`
+ * are done (or predate the account). The accounts service seeds `{ uidValidity, lastUid }` as the baseline when the
+ * account is saved; the worker fills in the rest.
+ */
+export interface MailboxCheckpoint {
+  uidValidity: string;
+  /** Highest UID delivered (at the baseline: UIDNEXT-1 when the account was saved). */
+  lastUid: number;
+  /** INTERNALDATE (epoch ms) of the last delivered new message; the UIDVALIDITY recovery re-lists from it. */
+  lastInternalDate?: number | null;
+  /** When the baseline was taken (epoch ms); the worker fills it in when missing. */
+  baselineAt?: number;
+  /** `lastUid` at the baseline: mail at or below it predates the account (read by the import only). */
+  baselineUid?: number;
+  import?: MailboxImportProgress | null;
+  recovery?: MailboxRecovery | null;
+  /** When the worker last saw UIDVALIDITY change (epoch ms); from then on an import selects by INTERNALDATE < baselineAt. */
+  uidValidityChangedAt?: number;
+  updatedAt?: number;
+}
+
+/** `lease:mailbox:<accountId>`: which instance reads the mailbox (R-REL-2). */
+export const mailboxLeaseKey = (accountId: string): string => `lease:mailbox:${part(accountId, 'account id', false)}`;
+/** `fence:mailbox:<accountId>`: counter handing out the lease's fencing tokens. */
+export const mailboxFenceKey = (accountId: string): string => `fence:mailbox:${part(accountId, 'account id', false)}`;

@@ -2,10 +2,17 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import { AccountsService } from '../app/accounts-service.js';
 import { AuthService } from '../app/auth-service.js';
 import { HealthService } from '../app/health-service.js';
 import { SettingsService } from '../app/settings-service.js';
 import { UploadsService } from '../app/uploads-service.js';
+import { IngestService } from '../app/ingest-message.js';
+import { QuarantineService } from '../app/quarantine-service.js';
+import { QueuesService } from '../app/queues-service.js';
+import { RoutingTablesCache } from '../app/routing-tables.js';
+import { SessionsService } from '../app/sessions-service.js';
+import { parseMail } from '../adapters/parse/mail-parser.js';
 import { systemClock, type Clock, type JobQueue, type Logger, type SecretBox, type Store } from '../core/ports.js';
 import { adminTokensFrom, type Env } from '../config/env.js';
 import { createApp } from '../http/app.js';
@@ -13,6 +20,7 @@ import type { AuthEnv } from '../http/auth.js';
 import { StoreBlobStore } from '../adapters/blob/store-blob-store.js';
 import { createJobQueue } from '../adapters/jobs/index.js';
 import { createLogger } from '../adapters/log/logger.js';
+import { createMailProbe } from '../adapters/mail/probe.js';
 import { createMetrics, type Metrics } from '../adapters/metrics/metrics.js';
 import { createHostGuard, parseAllowPolicy, type HostGuard } from '../adapters/net/host-guard.js';
 import { AesGcmSecretBox, generateSecretKey, parseSecretKey } from '../adapters/secrets/secret-box.js';
@@ -25,6 +33,10 @@ export interface Services {
   app: OpenAPIHono<AuthEnv>;
   store: Store;
   jobs: JobQueue;
+  accounts: AccountsService;
+  ingest: IngestService;
+  sessions: SessionsService;
+  queues: QueuesService;
   secrets: SecretBox;
   hostGuard: HostGuard;
   metrics: Metrics;
@@ -88,18 +100,64 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
 
   const metrics = createMetrics({ defaults: env.METRICS_DEFAULTS !== 'false' && env.METRICS_DEFAULTS !== '0' });
   const hostGuard = createHostGuard(parseAllowPolicy(env.ALLOW_PRIVATE_HOSTS));
+  const accountsLogger = logger.child({ module: 'accounts' });
+  const accounts = new AccountsService({
+    store,
+    secrets,
+    hostGuard,
+    probe: createMailProbe({ logger: accountsLogger }),
+    clock,
+    logger: accountsLogger,
+    // Routing and the mailbox workers follow account changes at once.
+    onChange: () => {
+      routing.invalidate();
+    },
+  });
   const settings = new SettingsService(store);
-  const uploads = new UploadsService(store, new StoreBlobStore(store), clock, env.UPLOAD_MAX_BYTES);
+  const blobs = new StoreBlobStore(store);
+  const uploads = new UploadsService(store, blobs, clock, env.UPLOAD_MAX_BYTES);
+  const routing = new RoutingTablesCache(
+    {
+      accounts: async () => (await accounts.listAll()).map((a) => ({ id: a.id, address: a.address, aliases: a.aliases })),
+      queueOfAccounts: (ids) => queues.queueOfAccounts(ids),
+      defaultQueueId: async () => (await settings.get()).routing.defaultQueueId,
+    },
+    clock,
+  );
+  const queues = new QueuesService({
+    store,
+    clock,
+    channelEnabled: async () => (await settings.get()).emailChannel.enabled,
+    account: (id) => accounts.find(id),
+    onChange: () => routing.invalidate(),
+  });
+  const ingestLogger = logger.child({ module: 'ingest' });
+  const ingest = new IngestService({
+    store,
+    blobs,
+    clock,
+    logger: ingestLogger,
+    parse: (raw) => parseMail(raw),
+    settings: () => settings.get(),
+    routingTables: () => routing.get(),
+    onOutcome: (outcome) => metrics.messagesIngested.inc({ outcome }),
+  });
+  const sessions = new SessionsService({ store, blobs, clock, logger: logger.child({ module: 'sessions' }), settings: () => settings.get() });
+  const quarantine = new QuarantineService(store, blobs, ingest);
   const auth = new AuthService(adminTokens);
   const health = new HealthService(store);
   const app = createApp({
     auth,
+    accounts,
     settings,
     uploads,
     jobs: jobs!,
     health,
     metrics,
     logger,
+    sessions,
+    quarantine,
+    queues,
     version: VERSION,
     observe: ({ method, route, status, seconds }) => {
       metrics.httpRequests.inc({ method, route, status: String(status) });
@@ -108,10 +166,28 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
   });
   await jobs!.start();
 
+  // Status timers (R-SES-4/5): a sweep every 30 s reads only what is due; exact to the minute.
+  let sweeping = false;
+  const timerSweep = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    sessions
+      .runTimers()
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'timer sweep failed; retrying next time'))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, 30_000);
+  timerSweep.unref();
+
   return {
     app,
     store,
     jobs: jobs!,
+    accounts,
+    ingest,
+    sessions,
+    queues,
     secrets,
     hostGuard,
     metrics,
@@ -120,6 +196,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     ...(generatedAdminToken ? { generatedAdminToken } : {}),
     ...(adminTokenFile ? { adminTokenFile } : {}),
     async close() {
+      clearInterval(timerSweep);
       await jobs!.stop();
       await store.close();
     },

@@ -1,10 +1,15 @@
 // Cloudflare Workers entry (R-API-5): the same Hono app, HTTP side only. Mailbox sockets (IMAP/SMTP) run on Node.
 // Today the Workers build has no store binding: /health and /openapi.json answer, and every /api/* route
 // answers 503 store_unavailable after authentication. A later issue adds the Workers store and webhooks.
+import { AccountsService } from '../app/accounts-service.js';
 import { AuthService } from '../app/auth-service.js';
 import { HealthService } from '../app/health-service.js';
 import { SettingsService } from '../app/settings-service.js';
 import { UploadsService } from '../app/uploads-service.js';
+import { IngestService } from '../app/ingest-message.js';
+import { QuarantineService } from '../app/quarantine-service.js';
+import { QueuesService } from '../app/queues-service.js';
+import { SessionsService } from '../app/sessions-service.js';
 import {
   StoreUnavailableError,
   type BlobStore,
@@ -77,10 +82,26 @@ function appFor(env: WorkerEnv) {
   const tokens = token.split(',').map((t) => t.trim()).filter(Boolean);
   if (tokens.length === 0) throw new Error('Set the ADMIN_TOKEN secret (wrangler secret put ADMIN_TOKEN)');
   const store = new AbsentStore();
+  const clock = { now: () => Date.now() };
+  const settings = new SettingsService(store);
+  const ingest = new IngestService({
+    store,
+    blobs: absentBlobs,
+    clock,
+    logger: consoleLogger,
+    parse: () => Promise.reject(new StoreUnavailableError(NO_STORE)),
+    settings: () => settings.get(),
+    routingTables: () => Promise.reject(new StoreUnavailableError(NO_STORE)),
+  });
   const app = createApp({
+    // No sockets on Workers: the accounts API answers 503 (absent store) before any server check runs.
+    accounts: new AccountsService({ store, secrets: { seal: unavailable, open: unavailable }, hostGuard: { check: unavailable }, probe: { checkImap: unavailable, checkSmtp: unavailable } }),
+    sessions: new SessionsService({ store, blobs: absentBlobs, clock, logger: consoleLogger, settings: () => settings.get() }),
+    quarantine: new QuarantineService(store, absentBlobs, ingest),
+    queues: new QueuesService({ store, clock, channelEnabled: async () => (await settings.get()).emailChannel.enabled, account: () => Promise.reject(new StoreUnavailableError(NO_STORE)) }),
     auth: new AuthService(tokens),
-    settings: new SettingsService(store),
-    uploads: new UploadsService(store, absentBlobs, { now: () => Date.now() }, Number(env.UPLOAD_MAX_BYTES ?? 25 * 1024 * 1024)),
+    settings,
+    uploads: new UploadsService(store, absentBlobs, clock, Number(env.UPLOAD_MAX_BYTES ?? 25 * 1024 * 1024)),
     jobs: new AbsentJobs(),
     health: new HealthService(store),
     logger: consoleLogger,

@@ -1,17 +1,25 @@
 // createApp(deps): the Hono application (admin API, agent API, webhooks, pages) with one onError.
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { AccountsService } from '../app/accounts-service.js';
 import type { HealthService } from '../app/health-service.js';
 import type { SettingsService } from '../app/settings-service.js';
 import type { UploadsService } from '../app/uploads-service.js';
+import type { QuarantineService } from '../app/quarantine-service.js';
+import type { QueuesService } from '../app/queues-service.js';
+import type { SessionsService } from '../app/sessions-service.js';
 import type { TokenResolver } from '../core/auth.js';
 import { AppError } from '../core/errors.js';
 import type { JobQueue, Logger } from '../core/ports.js';
 import { requireToken, type AuthEnv } from './auth.js';
 import { errorBody, makeOnError, validationHook } from './errors.js';
+import { accountRoutes } from './routes/accounts.js';
 import { jobRoutes } from './routes/jobs.js';
 import { settingsRoutes } from './routes/settings.js';
 import { systemRoutes, type MetricsSource } from './routes/system.js';
 import { uploadRoutes } from './routes/uploads.js';
+import { quarantineRoutes } from './routes/quarantine.js';
+import { queueRoutes } from './routes/queues.js';
+import { sessionRoutes } from './routes/sessions.js';
 
 export interface AppDeps {
   auth: TokenResolver;
@@ -19,6 +27,10 @@ export interface AppDeps {
   uploads: UploadsService;
   jobs: JobQueue;
   health: HealthService;
+  accounts: AccountsService;
+  sessions: SessionsService;
+  quarantine: QuarantineService;
+  queues: QueuesService;
   metrics?: MetricsSource;
   logger: Logger;
   version: string;
@@ -71,6 +83,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   settingsRoutes(app, deps.settings);
   uploadRoutes(app, deps.uploads);
   jobRoutes(app, deps.jobs);
+  queueRoutes(app, deps.queues);
+  sessionRoutes(app, deps.sessions);
+  quarantineRoutes(app, deps.quarantine);
+  accountRoutes(app, deps.accounts);
   return app;
 }
 
