@@ -1,51 +1,14 @@
 // `npm start` as a real process: prints URL, store and generated token; settings survive kill -9
 // on the embedded store and on Redis [R-API-3, R-REL-1]; Redis without shared secrets refuses to start.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from './helpers/ports.js';
+import { startServiceProcess, type RunningService } from './helpers/service-process.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 
-const root = resolve(import.meta.dirname, '..');
-const tsx = join(root, 'node_modules', '.bin', 'tsx');
-
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  base: string;
-}
-
-async function startService(env: Record<string, string>): Promise<Running> {
-  const port = await freePort();
-  const child = spawn(tsx, ['src/entry/node.ts'], {
-    cwd: root,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ALLOW_PRIVATE_HOSTS: 'true', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('listening on')) {
-    if (child.exitCode !== null) throw new Error(`service exited (${child.exitCode}):\n${out}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`service did not start within 30 s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, output: () => out, base: `http://127.0.0.1:${port}` };
-}
-
-function kill9(r: Running): Promise<void> {
-  return new Promise((res) => {
-    if (r.child.exitCode !== null) return res();
-    r.child.once('exit', () => res());
-    r.child.kill('SIGKILL');
-  });
-}
+const startService = (env: Record<string, string>) => startServiceProcess(env);
+const kill9 = (r: RunningService) => r.kill9();
 
 const dirs: string[] = [];
 function tempDir(): string {

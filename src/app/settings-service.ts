@@ -20,6 +20,9 @@ export const localOnlyCatalog: ConnectorCatalog = {
 };
 
 export class SettingsService {
+  /** Called after every successful save (e.g. the mailbox workers follow the channel switch). */
+  onChange?: (settings: Settings) => void;
+
   constructor(
     private readonly store: Store,
     private readonly connectors: ConnectorCatalog = localOnlyCatalog,
@@ -53,6 +56,7 @@ export class SettingsService {
       return result.data;
     });
     if (!saved) throw new Error('settings update produced no value');
+    this.onChange?.(saved);
     return saved;
   }
 

@@ -19,6 +19,8 @@ export const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   UPLOAD_MAX_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(25 * 1024 * 1024),
   PUBLIC_URL: z.url().optional(),
+  /** Messages larger than this are not downloaded: quarantined as too_large, left in the mailbox. */
+  MAX_MESSAGE_BYTES: z.coerce.number().int().min(64 * 1024).max(200 * 1024 * 1024).default(25 * 1024 * 1024),
   METRICS_DEFAULTS: boolish,
 });
 

@@ -13,6 +13,11 @@ import { QueuesService } from '../app/queues-service.js';
 import { RoutingTablesCache } from '../app/routing-tables.js';
 import { SessionsService } from '../app/sessions-service.js';
 import { parseMail } from '../adapters/parse/mail-parser.js';
+import { ImapMailboxWorker } from '../adapters/imap/mailbox-worker.js';
+import { MailboxLease } from '../app/mailbox-lease.js';
+import { MailboxSupervisor } from '../app/mailbox-supervisor.js';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { systemClock, type Clock, type JobQueue, type Logger, type SecretBox, type Store } from '../core/ports.js';
 import { adminTokensFrom, type Env } from '../config/env.js';
 import { createApp } from '../http/app.js';
@@ -35,6 +40,7 @@ export interface Services {
   jobs: JobQueue;
   accounts: AccountsService;
   ingest: IngestService;
+  supervisor: MailboxSupervisor;
   sessions: SessionsService;
   queues: QueuesService;
   secrets: SecretBox;
@@ -111,6 +117,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     // Routing and the mailbox workers follow account changes at once.
     onChange: () => {
       routing.invalidate();
+      void supervisor.refresh();
     },
   });
   const settings = new SettingsService(store);
@@ -144,8 +151,41 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
   });
   const sessions = new SessionsService({ store, blobs, clock, logger: logger.child({ module: 'sessions' }), settings: () => settings.get() });
   const quarantine = new QuarantineService(store, blobs, ingest);
+
+  // One IMAP worker per inbound account while the channel is on, for the mailboxes whose lease this
+  // instance holds (R-GLB-1, R-REL-2).
+  const imapLogger = logger.child({ module: 'imap' });
+  const supervisor = new MailboxSupervisor({
+    listAccounts: () => accounts.listAll(),
+    channelEnabled: async () => (await settings.get()).emailChannel.enabled,
+    openPassword: async (account) => {
+      const { password } = await accounts.getForUse(account.id);
+      if (password === null) throw new Error('no password is stored for this account');
+      return password;
+    },
+    createWorker: (account, password, opts) =>
+      new ImapMailboxWorker({
+        accountId: account.id,
+        imap: account.imap!,
+        username: account.username,
+        password,
+        markAs: account.markAs,
+        store,
+        sink: ingest,
+        clock,
+        logger: imapLogger.child({ accountId: account.id }),
+        importSince: opts.importSince,
+        maxMessageBytes: env.MAX_MESSAGE_BYTES,
+        guardHost: (host) => hostGuard.check(host, 'imap.host'),
+      }),
+    lease: new MailboxLease(store, { clock }),
+    instanceId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    clock,
+    logger: imapLogger,
+  });
+  settings.onChange = () => void supervisor.refresh();
   const auth = new AuthService(adminTokens);
-  const health = new HealthService(store);
+  const health = new HealthService(store, [supervisor]);
   const app = createApp({
     auth,
     accounts,
@@ -165,6 +205,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     },
   });
   await jobs!.start();
+  await supervisor.start();
 
   // Status timers (R-SES-4/5): a sweep every 30 s reads only what is due; exact to the minute.
   let sweeping = false;
@@ -188,6 +229,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     ingest,
     sessions,
     queues,
+    supervisor,
     secrets,
     hostGuard,
     metrics,
@@ -197,6 +239,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     ...(adminTokenFile ? { adminTokenFile } : {}),
     async close() {
       clearInterval(timerSweep);
+      await supervisor.stop();
       await jobs!.stop();
       await store.close();
     },
