@@ -29,6 +29,16 @@ const KEPT_HEADERS = [
   'feedback-type',
   'x-ms-exchange-generated-message-source',
   'x-ms-exchange-inbox-rules-loop',
+  'x-ms-exchange-message-is-ndr',
+  'x-apple-action',
+  'list-help',
+  'list-subscribe',
+  'list-owner',
+  'list-archive',
+  'x-autoresponder',
+  'x-autoreply-from',
+  'x-vacation',
+  'from',
 ];
 
 export class MailParseError extends Error {
