@@ -7,12 +7,48 @@ import { AppError, conflict, notFound, validationError } from '../core/errors.js
 import { newId } from '../core/ids.js';
 import { decodeCursor, pageFromEntries, type Page } from '../core/paging.js';
 import { parseOrThrow } from '../config/validation.js';
+import { validateHours, type Hours } from '../core/hours/hours.js';
 
 export const queueKey = (id: string): string => `queue:${id}`;
 export const accountQueueKey = (accountId: string): string => `account-queue:${accountId}`;
 export const IDX_QUEUES = 'queues:created';
 
 const idList = z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must be an id')).max(200);
+
+/** Hours of operation (SPEC §11b); checked in depth by validateHours (zone, ranges, overlaps, holidays). */
+const HoursSchema = z
+  .object({
+    timeZone: z.string().min(1).max(64),
+    weekly: z.record(z.string(), z.array(z.tuple([z.string(), z.string()])).max(10)),
+    holidays: z.array(z.string()).max(366).default([]),
+  })
+  .strict()
+  .meta({ id: 'Hours', description: 'IANA time zone, weekly ranges in local time ("09:00"–"17:00", end may be "24:00"), holidays as YYYY-MM-DD' });
+
+const DEFAULT_HOURS = { timeZone: 'UTC', weekly: { mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: [] }, holidays: [] };
+
+const AutoAssignSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** Assignments per agent per day (the day in the queue's time zone); null = no limit. */
+    dailyLimit: z.number().int().min(0).max(100_000).nullable().default(null),
+    businessHoursOnly: z.boolean().default(false),
+    loggedInOnly: z.boolean().default(false),
+  })
+  .strict();
+
+const SignatureSchema = z.object({ enabled: z.boolean().default(false), html: z.string().max(100_000).default('') }).strict();
+
+const AutoReplySchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** Sender account; null = the queue's default address. May be an outbound-only account (R-ACC-3). */
+    senderAccountId: z.string().min(1).max(64).nullable().default(null),
+    html: z.string().max(200_000).default(''),
+    /** Upload ids (POST /api/uploads). */
+    attachments: idList.default([]),
+  })
+  .strict();
 
 export const QueueInputSchema = z
   .object({
@@ -26,6 +62,10 @@ export const QueueInputSchema = z
       })
       .strict()
       .default({ enabled: false, addresses: [], agents: [] }),
+    hours: HoursSchema.nullable().default(null),
+    autoAssign: AutoAssignSchema.default({ enabled: false, dailyLimit: null, businessHoursOnly: false, loggedInOnly: false }),
+    signature: SignatureSchema.default({ enabled: false, html: '' }),
+    autoReply: AutoReplySchema.default({ enabled: false, senderAccountId: null, html: '', attachments: [] }),
   })
   .strict();
 export const QueuePatchSchema = z
@@ -33,6 +73,10 @@ export const QueuePatchSchema = z
     name: QueueInputSchema.shape.name,
     language: QueueInputSchema.shape.language,
     email: z.object({ enabled: z.boolean(), addresses: idList, agents: idList }).partial().strict(),
+    hours: HoursSchema.nullable(),
+    autoAssign: z.object({ enabled: z.boolean(), dailyLimit: z.number().int().min(0).max(100_000).nullable(), businessHoursOnly: z.boolean(), loggedInOnly: z.boolean() }).partial().strict(),
+    signature: z.object({ enabled: z.boolean(), html: z.string().max(100_000) }).partial().strict(),
+    autoReply: z.object({ enabled: z.boolean(), senderAccountId: z.string().min(1).max(64).nullable(), html: z.string().max(200_000), attachments: idList }).partial().strict(),
   })
   .partial()
   .strict();
@@ -41,7 +85,13 @@ export interface Queue {
   id: string;
   name: string;
   language: string;
+  /** `agents` holds agent ids and team ids (teams expand to their members). */
   email: { enabled: boolean; addresses: string[]; agents: string[] };
+  /** Hours of operation; null = always open. */
+  hours: Hours | null;
+  autoAssign: { enabled: boolean; dailyLimit: number | null; businessHoursOnly: boolean; loggedInOnly: boolean };
+  signature: { enabled: boolean; html: string };
+  autoReply: { enabled: boolean; senderAccountId: string | null; html: string; attachments: string[] };
   createdAt: string;
   updatedAt: string;
   rev: number;
@@ -89,7 +139,7 @@ export class QueuesService {
   async create(input: unknown): Promise<Queue> {
     const data = parseOrThrow(QueueInputSchema, input);
     const now = new Date(this.deps.clock.now()).toISOString();
-    const queue: Queue = { id: newId('que'), ...data, createdAt: now, updatedAt: now, rev: 1 };
+    const queue: Queue = { id: newId('que'), ...data, hours: data.hours ? this.hours(data.hours) : null, createdAt: now, updatedAt: now, rev: 1 };
     await this.validate(queue, null);
     await this.save(null, queue);
     return queue;
@@ -104,6 +154,10 @@ export class QueuesService {
         ...(data.name !== undefined ? { name: data.name } : {}),
         ...(data.language !== undefined ? { language: data.language } : {}),
         email: { ...prev.email, ...data.email },
+        hours: data.hours === undefined ? (prev.hours ?? null) : data.hours === null ? null : this.hours(data.hours),
+        autoAssign: { ...(prev.autoAssign ?? AutoAssignSchema.parse({})), ...data.autoAssign },
+        signature: { ...(prev.signature ?? SignatureSchema.parse({})), ...data.signature },
+        autoReply: { ...(prev.autoReply ?? AutoReplySchema.parse({})), ...data.autoReply },
         updatedAt: new Date(this.deps.clock.now()).toISOString(),
         rev: prev.rev + 1,
       };
@@ -130,7 +184,17 @@ export class QueuesService {
     this.deps.onChange?.();
   }
 
+  /** Deep check of hours of operation (time zone, ranges, overlaps, holidays), normalized. */
+  private hours(input: unknown): Hours {
+    const result = validateHours(input, 'hours');
+    if (!result.ok) throw validationError(result.errors);
+    return result.hours;
+  }
+
   private async validate(next: Queue, prev: Queue | null): Promise<void> {
+    if (next.autoReply.senderAccountId && !(await this.deps.account(next.autoReply.senderAccountId))) {
+      throw validationError([{ path: 'autoReply.senderAccountId', message: `unknown account ${next.autoReply.senderAccountId}` }]);
+    }
     if (next.email.enabled && !(prev?.email.enabled ?? false) && !(await this.deps.channelEnabled())) {
       throw validationError([{ path: 'email.enabled', message: 'the email channel is off in Settings › Email; turn it on first' }]);
     }

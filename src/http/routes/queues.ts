@@ -16,6 +16,18 @@ const QueueSchema = z
       addressCount: z.number().int().openapi({ description: '0 shows as "No email address assigned"' }),
       agentCount: z.number().int().openapi({ description: '0 shows as "No agent assigned"' }),
     }),
+    hours: z
+      .object({ timeZone: z.string(), weekly: z.record(z.string(), z.array(z.tuple([z.string(), z.string()]))), holidays: z.array(z.string()) })
+      .nullable()
+      .openapi({ description: 'Hours of operation; null = always open' }),
+    autoAssign: z
+      .object({ enabled: z.boolean(), dailyLimit: z.number().int().nullable(), businessHoursOnly: z.boolean(), loggedInOnly: z.boolean() })
+      .openapi({
+        description:
+          'R-ASG-1..4. With businessHoursOnly, mail arriving outside the hours waits unassigned in the queue inbox and is assigned when the hours open; likewise when no agent is eligible (all offline or at their daily limit), it is assigned as soon as one is.',
+      }),
+    signature: z.object({ enabled: z.boolean(), html: z.string() }),
+    autoReply: z.object({ enabled: z.boolean(), senderAccountId: z.string().nullable(), html: z.string(), attachments: z.array(z.string()) }),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
@@ -26,6 +38,10 @@ const view = (q: Queue) => ({
   name: q.name,
   language: q.language,
   email: { ...q.email, addressCount: q.email.addresses.length, agentCount: q.email.agents.length },
+  hours: q.hours,
+  autoAssign: q.autoAssign,
+  signature: q.signature,
+  autoReply: q.autoReply,
   createdAt: q.createdAt,
   updatedAt: q.updatedAt,
 });
