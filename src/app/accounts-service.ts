@@ -314,7 +314,13 @@ export class AccountsService {
   }
 
   async get(id: string): Promise<AccountView> {
-    return toAccountView(await this.load(id));
+    const account = await this.load(id);
+    // Import progress lives in the mailbox checkpoint the worker keeps (on whichever instance reads it).
+    const checkpoint = await this.store.get<MailboxCheckpoint>(mailboxCheckpointKey(id));
+    const progress = checkpoint?.import;
+    const view = toAccountView(account);
+    if (progress) view.status = { ...view.status, import: { done: progress.done, total: progress.total ?? 0, finished: progress.finished } };
+    return view;
   }
 
   /** Creates the account after checking its servers; a failed check is recorded in `status`, never refused (R-ACC-4). */

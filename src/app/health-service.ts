@@ -7,6 +7,8 @@ export interface MailboxHealth {
   backlog: number;
   lastError: string | null;
   lastMessageAt: string | null;
+  /** Progress of an `importSince` import, while one exists. */
+  import?: { done: number; total: number | null; finished: boolean } | null;
 }
 
 export interface HealthReport {

@@ -146,7 +146,7 @@ export class MailboxSupervisor implements MailboxStatusSource {
     const out: MailboxHealth[] = [];
     for (const [id, r] of this.running) {
       const st = r.worker.status();
-      out.push({ accountId: id, state: st.state, backlog: st.backlog, lastError: st.lastError, lastMessageAt: st.lastMessageAt });
+      out.push({ accountId: id, state: st.state, backlog: st.backlog, lastError: st.lastError, lastMessageAt: st.lastMessageAt, ...(st.import ? { import: st.import } : {}) });
     }
     for (const [id, f] of this.failed) {
       if (!this.running.has(id)) out.push({ accountId: id, state: f.state, backlog: 0, lastError: f.lastError, lastMessageAt: null });

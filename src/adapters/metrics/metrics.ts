@@ -8,6 +8,7 @@ export interface Metrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route'>;
   messagesIngested: Counter<'outcome'>;
+  ingestLatency: Histogram<string>;
 }
 
 export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
@@ -32,9 +33,16 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  const ingestLatency = new Histogram({
+    name: 'email_channel_ingest_latency_seconds',
+    help: 'From arrival in the mailbox (IMAP INTERNALDATE, 1 s resolution) to the message being stored',
+    buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+    registers: [registry],
+  });
   return {
     registry,
     messagesIngested,
+    ingestLatency,
     contentType: registry.contentType,
     render: () => registry.metrics(),
     httpRequests,

@@ -17,6 +17,7 @@ const HealthSchema = z
         backlog: z.number().int(),
         lastError: z.string().nullable(),
         lastMessageAt: z.string().nullable(),
+        import: z.object({ done: z.number().int(), total: z.number().int().nullable(), finished: z.boolean() }).nullable().optional(),
       }),
     ),
   })
