@@ -20,9 +20,25 @@
 // | account:<id>                  | Account (src/core/account.ts; password sealed, `rev`)    | none      | app/accounts-service.ts                |
 // | account-address:<address>     | string: id of the account that owns the address/alias    | none      | app/accounts-service.ts                |
 // | mailbox:<accountId>:checkpoint | MailboxCheckpoint { uidValidity: string, lastUid, + worker fields (import, recovery, …) } | none      | app/accounts-service.ts (baseline, putIfAbsent) + the IMAP worker |
+// | agent-load:<agentId>          | AgentLoadDoc { agentId, active, lastAssignedAt, daily: { "<queueId>|<YYYY-MM-DD>": n }, queues, parked, rev } | none | app/assignment-load.ts |
+// | assign:members:<queueId>      | { queueRev, syncedAt, rev }: when the queue's assignment indexes were last matched to its members | none | app/assignment-service.ts |
+// | assign:reason:<queueId>       | { reason, at }: why the last auto-assignment of the queue found nobody | none | app/assignment-service.ts |
+// | agent:<id>                    | Agent (src/core/agent.ts; `rev`)                         | none      | app/agents-service.ts                  |
+// | agent-email:<email>           | string: id of the agent that owns the (lowercased) email | none      | app/agents-service.ts                  |
+// | team:<id>                     | Team (src/core/agent.ts; `rev`)                          | none      | app/agents-service.ts                  |
+// | agent-token:<sha256 hex>      | AgentToken (hash only, never the token)                  | none      | app/agents-service.ts                  |
+// | agent-tokens:<agentId>        | AgentTokenList { rev, tokens: [{ id, hash }] } (≤ 20)    | none      | app/agents-service.ts                  |
+// | presence:<agentId>            | Presence { online, until, source, updatedAt }            | ttlSeconds (30 s–1 day, default 300 s) | app/agents-service.ts |
 //
 // Ordered indexes: `index <name>` with member, score meaning and owner.
 // | index accounts:by-created     | member: account id; score: createdAt (epoch ms)          | none      | app/accounts-service.ts                |
+// | index assign:load:<queueId>   | member: agent id; score: loadScore(active, lastAssignedAt) (core/assignment/rank.ts) | none | app/assignment-load.ts |
+// | index assign:parked:<queueId> | member: agent id set aside (daily limit reached, offline); score: when to look again (epoch ms) | none | app/assignment-load.ts |
+// | index assign:waiting:<queueId> | member: session id awaiting auto-assignment; score: when it started waiting (epoch ms) | none | app/assignment-service.ts |
+// | index assign:waiting-queues   | member: queue id that has waiting sessions; score: last time one was added (epoch ms) | none | app/assignment-service.ts |
+// | index agents:by-created       | member: agent id (active or not); score: createdAt ms    | none      | app/agents-service.ts                  |
+// | index agents:active:by-created | member: active agent id; score: createdAt ms            | none      | app/agents-service.ts                  |
+// | index teams:by-created        | member: team id; score: createdAt ms                     | none      | app/agents-service.ts                  |
 
 /** A documented key family. */
 export interface StoreKeyDoc {
@@ -47,6 +63,22 @@ export const STORE_KEYS: readonly StoreKeyDoc[] = [
   { pattern: 'account-address:<address>', shape: 'string (owning account id)', ttl: 'none', owner: 'app/accounts-service.ts' },
   { pattern: 'mailbox:<accountId>:checkpoint', shape: 'MailboxCheckpoint { uidValidity, lastUid, lastInternalDate?, baselineAt?, baselineUid?, import?, recovery?, updatedAt? }', ttl: 'none', owner: 'app/accounts-service.ts (baseline) + IMAP worker' },
   { pattern: 'index accounts:by-created', shape: 'member account id, score createdAt ms', ttl: 'none', owner: 'app/accounts-service.ts' },
+  { pattern: 'agent-load:<agentId>', shape: 'AgentLoadDoc { agentId, active, lastAssignedAt, daily, queues, parked, rev }', ttl: 'none', owner: 'app/assignment-load.ts' },
+  { pattern: 'assign:members:<queueId>', shape: '{ queueRev, syncedAt, rev }', ttl: 'none', owner: 'app/assignment-service.ts' },
+  { pattern: 'assign:reason:<queueId>', shape: '{ reason, at }', ttl: 'none', owner: 'app/assignment-service.ts' },
+  { pattern: 'index assign:load:<queueId>', shape: 'member agent id, score loadScore(active, lastAssignedAt)', ttl: 'none', owner: 'app/assignment-load.ts' },
+  { pattern: 'index assign:parked:<queueId>', shape: 'member agent id, score recheck time ms', ttl: 'none', owner: 'app/assignment-load.ts' },
+  { pattern: 'index assign:waiting:<queueId>', shape: 'member session id, score waiting since ms', ttl: 'none', owner: 'app/assignment-service.ts' },
+  { pattern: 'index assign:waiting-queues', shape: 'member queue id, score last add ms', ttl: 'none', owner: 'app/assignment-service.ts' },
+  { pattern: 'agent:<id>', shape: 'Agent (rev)', ttl: 'none', owner: 'app/agents-service.ts' },
+  { pattern: 'agent-email:<email>', shape: 'string (owning agent id)', ttl: 'none', owner: 'app/agents-service.ts' },
+  { pattern: 'team:<id>', shape: 'Team (rev)', ttl: 'none', owner: 'app/agents-service.ts' },
+  { pattern: 'agent-token:<sha256 hex>', shape: 'AgentToken (hash only)', ttl: 'none', owner: 'app/agents-service.ts' },
+  { pattern: 'agent-tokens:<agentId>', shape: 'AgentTokenList { rev, tokens: [{ id, hash }] }', ttl: 'none', owner: 'app/agents-service.ts' },
+  { pattern: 'presence:<agentId>', shape: 'Presence { online, until, source, updatedAt }', ttl: 'ttlSeconds (30 s–1 day, default 300 s)', owner: 'app/agents-service.ts' },
+  { pattern: 'index agents:by-created', shape: 'member agent id, score createdAt ms', ttl: 'none', owner: 'app/agents-service.ts' },
+  { pattern: 'index agents:active:by-created', shape: 'member active agent id, score createdAt ms', ttl: 'none', owner: 'app/agents-service.ts' },
+  { pattern: 'index teams:by-created', shape: 'member team id, score createdAt ms', ttl: 'none', owner: 'app/agents-service.ts' },
 ];
 
 function part(value: string, what: string, allowColon = true): string {
@@ -143,3 +175,41 @@ export interface MailboxCheckpoint {
 export const mailboxLeaseKey = (accountId: string): string => `lease:mailbox:${part(accountId, 'account id', false)}`;
 /** `fence:mailbox:<accountId>`: counter handing out the lease's fencing tokens. */
 export const mailboxFenceKey = (accountId: string): string => `fence:mailbox:${part(accountId, 'account id', false)}`;
+
+// ---- agents, teams, agent tokens, presence (app/agents-service.ts) ----
+
+/** `agent:<id>`: one agent (soft-deleted agents stay, `active: false`). */
+export const agentKey = (id: string): string => `agent:${part(id, 'agent id', false)}`;
+/** `agent-email:<email>`: which agent owns an email (lowercased); claimed with a `check` op. */
+export const agentEmailKey = (email: string): string => `agent-email:${part(email, 'agent email')}`;
+/** `team:<id>`: one team. */
+export const teamKey = (id: string): string => `team:${part(id, 'team id', false)}`;
+/** `agent-token:<hash>`: an agent token by the hex SHA-256 of the token (the token itself is never stored). */
+export const agentTokenKey = (hash: string): string => `agent-token:${part(hash, 'token hash', false)}`;
+/** `agent-tokens:<agentId>`: the agent's token ids and hashes (for listing and revoking). */
+export const agentTokenListKey = (agentId: string): string => `agent-tokens:${part(agentId, 'agent id', false)}`;
+/** `presence:<agentId>`: the agent's presence; expires by itself (store TTL). */
+export const presenceKey = (agentId: string): string => `presence:${part(agentId, 'agent id', false)}`;
+/** Ordered index of every agent, active or not, by creation time. */
+export const AGENTS_BY_CREATED_INDEX = 'agents:by-created';
+/** Ordered index of active agents by creation time (lists hide inactive agents by default). */
+export const ACTIVE_AGENTS_BY_CREATED_INDEX = 'agents:active:by-created';
+/** Ordered index of teams by creation time. */
+export const TEAMS_BY_CREATED_INDEX = 'teams:by-created';
+
+// ---- auto-assignment (app/assignment-load.ts, app/assignment-service.ts; R-ASG-1..5) ----
+
+/** `agent-load:<agentId>`: an agent's active-session count, last assignment, daily counts and index placement. */
+export const agentLoadKey = (agentId: string): string => `agent-load:${part(agentId, 'agent id', false)}`;
+/** `assign:members:<queueId>`: when the queue's assignment indexes were last matched to its members. */
+export const assignMembersKey = (queueId: string): string => `assign:members:${part(queueId, 'queue id', false)}`;
+/** `assign:reason:<queueId>`: why the last auto-assignment of the queue found nobody. */
+export const assignReasonKey = (queueId: string): string => `assign:reason:${part(queueId, 'queue id', false)}`;
+/** Ordered index of a queue's assignable agents by load (member: agent id, score: loadScore). */
+export const assignLoadIndex = (queueId: string): string => `assign:load:${part(queueId, 'queue id', false)}`;
+/** Ordered index of a queue's agents set aside until a time (member: agent id, score: recheck time ms). */
+export const assignParkedIndex = (queueId: string): string => `assign:parked:${part(queueId, 'queue id', false)}`;
+/** Ordered index of a queue's sessions awaiting auto-assignment (member: session id, score: waiting since ms). */
+export const assignWaitingIndex = (queueId: string): string => `assign:waiting:${part(queueId, 'queue id', false)}`;
+/** Ordered index of the queues that have waiting sessions (member: queue id). */
+export const ASSIGN_WAITING_QUEUES_INDEX = 'assign:waiting-queues';

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join, resolve } from 'node:path';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { AccountsService } from '../app/accounts-service.js';
+import { AgentsService, AgentTokenResolver } from '../app/agents-service.js';
 import { AuthService } from '../app/auth-service.js';
 import { HealthService } from '../app/health-service.js';
 import { SettingsService } from '../app/settings-service.js';
@@ -43,6 +44,7 @@ export interface Services {
   supervisor: MailboxSupervisor;
   sessions: SessionsService;
   queues: QueuesService;
+  agents: AgentsService;
   secrets: SecretBox;
   hostGuard: HostGuard;
   metrics: Metrics;
@@ -184,7 +186,9 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     logger: imapLogger,
   });
   settings.onChange = () => void supervisor.refresh();
-  const auth = new AuthService(adminTokens);
+  const agents = new AgentsService({ store, clock, logger: logger.child({ module: 'agents' }) });
+  // Admin tokens are checked first (precedence); agent tokens resolve by their hash.
+  const auth = new AuthService(adminTokens, [new AgentTokenResolver(agents)]);
   const health = new HealthService(store, [supervisor]);
   const app = createApp({
     auth,
@@ -198,6 +202,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     sessions,
     quarantine,
     queues,
+    agents,
     version: VERSION,
     observe: ({ method, route, status, seconds }) => {
       metrics.httpRequests.inc({ method, route, status: String(status) });
@@ -229,6 +234,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     ingest,
     sessions,
     queues,
+    agents,
     supervisor,
     secrets,
     hostGuard,

@@ -2,6 +2,7 @@
 // Today the Workers build has no store binding: /health and /openapi.json answer, and every /api/* route
 // answers 503 store_unavailable after authentication. A later issue adds the Workers store and webhooks.
 import { AccountsService } from '../app/accounts-service.js';
+import { AgentsService, AgentTokenResolver } from '../app/agents-service.js';
 import { AuthService } from '../app/auth-service.js';
 import { HealthService } from '../app/health-service.js';
 import { SettingsService } from '../app/settings-service.js';
@@ -84,6 +85,7 @@ function appFor(env: WorkerEnv) {
   const store = new AbsentStore();
   const clock = { now: () => Date.now() };
   const settings = new SettingsService(store);
+  const agents = new AgentsService({ store, clock });
   const ingest = new IngestService({
     store,
     blobs: absentBlobs,
@@ -99,7 +101,9 @@ function appFor(env: WorkerEnv) {
     sessions: new SessionsService({ store, blobs: absentBlobs, clock, logger: consoleLogger, settings: () => settings.get() }),
     quarantine: new QuarantineService(store, absentBlobs, ingest),
     queues: new QueuesService({ store, clock, channelEnabled: async () => (await settings.get()).emailChannel.enabled, account: () => Promise.reject(new StoreUnavailableError(NO_STORE)) }),
-    auth: new AuthService(tokens),
+    agents,
+    // An agent token (`eca_…`) needs the store to be checked: 503 here; any other unknown token is a 401.
+    auth: new AuthService(tokens, [new AgentTokenResolver(agents)]),
     settings,
     uploads: new UploadsService(store, absentBlobs, clock, Number(env.UPLOAD_MAX_BYTES ?? 25 * 1024 * 1024)),
     jobs: new AbsentJobs(),

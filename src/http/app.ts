@@ -1,6 +1,7 @@
 // createApp(deps): the Hono application (admin API, agent API, webhooks, pages) with one onError.
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { AccountsService } from '../app/accounts-service.js';
+import type { AgentsService } from '../app/agents-service.js';
 import type { HealthService } from '../app/health-service.js';
 import type { SettingsService } from '../app/settings-service.js';
 import type { UploadsService } from '../app/uploads-service.js';
@@ -13,6 +14,8 @@ import type { JobQueue, Logger } from '../core/ports.js';
 import { requireToken, type AuthEnv } from './auth.js';
 import { errorBody, makeOnError, validationHook } from './errors.js';
 import { accountRoutes } from './routes/accounts.js';
+import { agentRoutes } from './routes/agents.js';
+import { teamRoutes } from './routes/teams.js';
 import { jobRoutes } from './routes/jobs.js';
 import { settingsRoutes } from './routes/settings.js';
 import { systemRoutes, type MetricsSource } from './routes/system.js';
@@ -31,6 +34,7 @@ export interface AppDeps {
   sessions: SessionsService;
   quarantine: QuarantineService;
   queues: QueuesService;
+  agents: AgentsService;
   metrics?: MetricsSource;
   logger: Logger;
   version: string;
@@ -84,6 +88,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   uploadRoutes(app, deps.uploads);
   jobRoutes(app, deps.jobs);
   queueRoutes(app, deps.queues);
+  agentRoutes(app, deps.agents);
+  teamRoutes(app, deps.agents);
   sessionRoutes(app, deps.sessions);
   quarantineRoutes(app, deps.quarantine);
   accountRoutes(app, deps.accounts);
