@@ -6,120 +6,20 @@ import type { SessionStatus } from '../src/core/session/model.js';
 
 export type { SessionStatus };
 
-/** Stable error kinds; every CRM error is classified into one by a pure function of the connector. */
-export type ConnectorErrorKind = 'auth' | 'rate_limited' | 'not_found' | 'conflict' | 'transient' | 'permanent';
-
-export class ConnectorError extends Error {
-  constructor(
-    readonly kind: ConnectorErrorKind,
-    message: string,
-    /** For `rate_limited` (and sometimes `transient`): wait this long before retrying (ms). */
-    readonly retryAfterMs?: number,
-    /** HTTP status of the CRM answer, when there was one. */
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = 'ConnectorError';
-  }
-
-  /** Whether a retry (after `retryAfterMs` or a backoff) can succeed. */
-  get retryable(): boolean {
-    return this.kind === 'rate_limited' || this.kind === 'transient';
-  }
-}
-
-export interface Person {
-  email: string;
-  name?: string;
-}
-
-/** A file to attach: the bytes travel with the call (uploads are the connector's business). */
-export interface FileRef {
-  filename: string;
-  contentType: string;
-  bytes: Uint8Array;
-}
-
-/**
- * Everything the service knows about where a record belongs. `externalId` is the idempotency key:
- * creating twice with the same one (a retry after a timeout, a replay after a crash) yields one record.
- */
-export interface CreateRecordInput {
-  /** Deterministic: derived from the session id (e.g. `ec:S7K2M9QX4TB`). */
-  externalId: string;
-  sessionId: string;
-  subject: string;
-  requester: Person;
-  /** First message, as the comment the record starts with (already stripped/sanitized per policy). */
-  firstComment: { bodyText: string; bodyHtml?: string; public: boolean; author?: Person; attachments?: FileRef[] } | null;
-  status: SessionStatus;
-  /** Queue → CRM group/owner/queue (as mapped in the connector's config). */
-  queue: { id: string; name: string } | null;
-  assignee: { agentId: string; email: string } | null;
-  /** Extra custom field values, by CRM field key (session id and status are set by the connector itself). */
-  customFields?: Record<string, string | number | boolean | null>;
-  /** When the previous record of this session is closed for good: create a follow-up of it. */
-  followUpOf?: string;
-  /** Marker the connector puts on every record so the CRM's own notifications skip it (e.g. a tag). */
-}
-
-export interface RecordRef {
-  /** The CRM's id of the record (ticket id, case id). */
-  id: string;
-  url?: string;
-}
-
-export interface AddCommentInput {
-  recordId: string;
-  /** Idempotency key of this comment (e.g. `ec:<sessionId>:comment:<messageInternalId>`). */
-  externalId: string;
-  bodyText: string;
-  bodyHtml?: string;
-  public: boolean;
-  author?: Person;
-  attachments?: FileRef[];
-}
-
-/** An event coming from the CRM (webhook or poll), already verified, in the service's terms. */
-export type CrmEvent =
-  | { type: 'status_changed'; recordId: string; status: SessionStatus; at: number; eventId: string }
-  | { type: 'assignee_changed'; recordId: string; assigneeEmail: string | null; at: number; eventId: string }
-  | { type: 'agent_reply'; recordId: string; bodyText: string; bodyHtml?: string; authorEmail: string; at: number; eventId: string; attachments?: { filename: string; url: string; contentType?: string }[] };
-
-export interface IncomingRequest {
-  headers: Record<string, string>;
-  /** The raw body, exactly as received (signatures are computed over it). */
-  body: string;
-  receivedAt: number;
-}
-
-export interface CrmAgent {
-  crmId: string;
-  email: string;
-  name: string;
-  online?: boolean;
-}
-
-/** What a connector instance can do. Optional operations are absent when the CRM has no such thing. */
-export interface ConnectorInstance {
-  /** Checks the credentials (POST /api/connector/test): resolves, or throws a ConnectorError. */
-  test(): Promise<{ ok: true; account?: string }>;
-  createRecord(input: CreateRecordInput): Promise<RecordRef>;
-  /** Finds a record by the external id given at creation (idempotency after a crash). */
-  findByExternalId(externalId: string): Promise<RecordRef | null>;
-  addComment(input: AddCommentInput): Promise<{ id: string }>;
-  /** Attaches a file to the record (PDF transcript, metadata JSON), idempotent by `externalId`. */
-  attachFile(recordId: string, file: FileRef & { externalId: string }): Promise<{ id: string }>;
-  setStatus(recordId: string, status: SessionStatus): Promise<void>;
-  setAssignee(recordId: string, assignee: { email: string } | null): Promise<void>;
-  /** Moves the record to the CRM group/queue mapped from a service queue (transfer). */
-  setQueue?(recordId: string, queue: { id: string; name: string }): Promise<void>;
-  listAgents?(cursor?: string): Promise<{ agents: CrmAgent[]; nextCursor: string | null }>;
-  /** Verifies a webhook (signature, timestamp window) and maps it to events; throws ConnectorError('auth') when unsigned or forged. */
-  parseWebhook?(request: IncomingRequest): Promise<CrmEvent[]>;
-  /** Polls CRM changes since a checkpoint (CRMs without webhooks). */
-  pollEvents?(since: string | null): Promise<{ events: CrmEvent[]; checkpoint: string }>;
-}
+export {
+  ConnectorError,
+  type ConnectorErrorKind,
+  type Person,
+  type FileRef,
+  type CreateRecordInput,
+  type RecordRef,
+  type AddCommentInput,
+  type CrmEvent,
+  type IncomingRequest,
+  type CrmAgent,
+  type ConnectorInstance,
+} from '../src/core/crm.js';
+import type { ConnectorInstance } from '../src/core/crm.js';
 
 export interface ConnectorCapabilities {
   comments: boolean;
@@ -133,6 +33,20 @@ export interface ConnectorCapabilities {
   followUps: boolean;
 }
 
+/**
+ * Namespaced key-value storage the service lends a connector; the local connector keeps its records
+ * there. Keys are relative to the connector's namespace; values are JSON-serialisable. Every method may
+ * throw when the store is unreachable (classify that as `transient`).
+ */
+export interface ConnectorStorage {
+  get(key: string): Promise<unknown>;
+  put(key: string, value: unknown): Promise<void>;
+  /** Writes only when the key is absent, atomically; true when this call wrote it. */
+  putIfAbsent(key: string, value: unknown): Promise<boolean>;
+  /** Values of the keys starting with `prefix`, in key order, at most `limit`. */
+  list(prefix: string, limit: number): Promise<unknown[]>;
+}
+
 /** What the service hands a connector when it creates an instance. */
 export interface ConnectorContext<C> {
   config: C;
@@ -144,6 +58,8 @@ export interface ConnectorContext<C> {
   now(): number;
   /** Optional fetch to use (tests pass the real one; msw intercepts it). */
   fetch?: typeof fetch;
+  /** Namespaced key-value storage the service lends a connector; the local connector keeps its records there. */
+  storage?: ConnectorStorage;
 }
 
 export interface ConnectorDefinition<S extends z.ZodType = z.ZodType> {
