@@ -66,11 +66,36 @@ async function main(): Promise<void> {
     const res = await services.app.request(path, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
     return { status: res.status, body: (await res.json()) as any };
   };
+  // Timing detail (throughput phase only): wall time inside each Store method and inside the sink, by wrapping them.
+  const timing = { on: false, deliver: { calls: 0, ms: 0 }, store: {} as Record<string, { calls: number; ms: number }> };
+  const tally = (name: string, ms: number) => {
+    const t = (timing.store[name] ??= { calls: 0, ms: 0 });
+    t.calls += 1;
+    t.ms += ms;
+  };
+  const storeObj = services.store as unknown as Record<string, unknown>;
+  for (const name of ['get', 'getMany', 'put', 'delete', 'putIfAbsent', 'update', 'incr', 'indexAdd', 'indexRemove', 'indexScore', 'indexRange', 'indexCount', 'commit']) {
+    const fn = storeObj[name] as (...a: unknown[]) => Promise<unknown>;
+    storeObj[name] = async (...a: unknown[]) => {
+      if (!timing.on) return fn.apply(services.store, a);
+      const start = performance.now();
+      try {
+        return await fn.apply(services.store, a);
+      } finally {
+        tally(name, performance.now() - start);
+      }
+    };
+  }
   // Record when each message is stored, by wrapping the sink the mailbox worker calls.
   const storedAt = new Map<string, number>();
   const deliver = services.ingest.deliver.bind(services.ingest);
   services.ingest.deliver = async (m: FetchedMessage) => {
+    const start = performance.now();
     const outcome = await deliver(m);
+    if (timing.on) {
+      timing.deliver.calls += 1;
+      timing.deliver.ms += performance.now() - start;
+    }
     const head = Buffer.from(m.raw.subarray(0, 200)).toString('latin1');
     const id = /Message-ID: <([^>]+)>/.exec(head)?.[1];
     if (id) storedAt.set(id, performance.now());
@@ -92,10 +117,19 @@ async function main(): Promise<void> {
     // 2. Throughput: N messages waiting in the mailbox, then the channel is switched on.
     for (const m of messages) await client.append('INBOX', m);
     const t0 = performance.now();
+    const hr0 = process.hrtime.bigint();
+    const cpu0 = process.cpuUsage();
+    const elu0 = performance.eventLoopUtilization();
+    timing.on = true;
     await call('PUT', '/api/settings', { emailChannel: { enabled: true } });
     const deadline = Date.now() + 600_000;
     while (storedAt.size < N && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    timing.on = false;
+    const hr1 = process.hrtime.bigint();
+    const cpu = process.cpuUsage(cpu0);
+    const elu = performance.eventLoopUtilization(elu0);
     const throughputSeconds = (Math.max(...storedAt.values()) - t0) / 1000;
+    const cpuSampleWindowUs = { from: Number(hr0 / 1000n), to: Number(hr1 / 1000n) }; // CLOCK_MONOTONIC µs, as in --cpu-prof samples
     const ingestRate = storedAt.size / throughputSeconds;
 
     // 3. Latency on a quiet-then-busy mailbox: one message every 500 ms, append → stored,
@@ -139,6 +173,19 @@ async function main(): Promise<void> {
       parseOnly: { seconds: round(parseSeconds, 2), messagesPerSecond: round(parseRate) },
       ingest: { seconds: round(throughputSeconds, 2), messagesPerSecond: round(ingestRate), stored: storedAt.size - latencies.length },
       ratioToParseOnly: round(ingestRate / parseRate, 3),
+      // Where the time goes, per stored message (throughput phase): wall time, wall time inside each Store method
+      // (all callers), and how long one sink call took (with several in flight it includes waiting for its group).
+      breakdownMsPerMessage: {
+        wall: round((throughputSeconds * 1000) / Math.max(1, timing.deliver.calls), 3),
+        // CPU of this process (user + system) and the share of wall time the event loop was busy (1 = CPU-bound).
+        cpu: round((cpu.user + cpu.system) / 1000 / Math.max(1, timing.deliver.calls), 3),
+        eventLoopUtilization: round(elu.utilization, 3),
+        deliverCall: round(timing.deliver.ms / Math.max(1, timing.deliver.calls), 3),
+        store: Object.fromEntries(
+          Object.entries(timing.store).map(([k, v]) => [k, { callsPerMessage: round(v.calls / Math.max(1, timing.deliver.calls), 3), ms: round(v.ms / Math.max(1, timing.deliver.calls), 3) }]),
+        ),
+      },
+      cpuSampleWindowUs,
       targetRatio: 0.6,
       latencyMs: {
         samples: latencies.length,

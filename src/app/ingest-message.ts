@@ -9,6 +9,8 @@ import {
   type BlobStore,
   type Clock,
   type FetchedMessage,
+  type IndexEntry,
+  type IndexRangeOptions,
   type Logger,
   type MailboxSink,
   type Store,
@@ -30,8 +32,9 @@ import {
   type StoredSession,
 } from '../core/session/store-layout.js';
 import { newInboundSession, transition, type SessionEffect } from '../core/session/transition.js';
-import { decideThread, normalizeSubject, threadKeys, type ThreadMatch } from '../core/threading/match.js';
+import { decideThread, normalizeSubject, threadKeys, type ThreadKeys, type ThreadMatch } from '../core/threading/match.js';
 import type { Settings } from '../config/settings.js';
+import { agentLoadOps, autoAssignIntentOps } from './assignment-load.js';
 
 export type MessageFlag = 'new_participant' | 'duplicate_message_id' | 'imported' | 'no_message_id';
 
@@ -74,8 +77,8 @@ interface MessageIdClaim {
 }
 
 /** What the sender wrote — sender, subject, date, bodies, attachments — without transport headers. */
-async function contentFingerprint(mail: InboundMail): Promise<string> {
-  return sha256Hex(
+async function contentFingerprint(mail: InboundMail, hash: (text: string) => string | Promise<string> = sha256Hex): Promise<string> {
+  return hash(
     JSON.stringify([mail.from?.address ?? '', mail.subject, mail.date, mail.text, mail.html ?? '', mail.attachments.map((a) => a.sha256)]),
   );
 }
@@ -110,6 +113,19 @@ export interface IngestDeps {
   onEffects?(session: Session, effects: SessionEffect[], message: StoredMessage): void;
   onOutcome?(outcome: 'stored' | 'duplicate' | 'quarantined', message: FetchedMessage): void;
   newSessionId?: () => string;
+  /**
+   * The store writes of a blob (e.g. `StoreBlobStore.opsFor`), when the blob store lives in the same Store: the raw
+   * bytes are then written in the message's own commit (one durable write per message). Without it, `blobs.put`
+   * writes them before the commit.
+   */
+  blobOps?: (key: string, data: Uint8Array, meta: { contentType?: string }) => WriteOp[];
+  /**
+   * Deliveries waiting at the same time are committed together: at most `maxMessages` (default 32; 1 commits each
+   * alone) and `maxBytes` of raw bytes (default 4 MiB; a larger message commits alone).
+   */
+  group?: { maxMessages?: number; maxBytes?: number };
+  /** SHA-256 of a UTF-8 string as lowercase hex; default WebCrypto (async, off the main thread: slower per call). */
+  sha256Hex?: (text: string) => string | Promise<string>;
 }
 
 const MAX_ATTEMPTS = 25;
@@ -122,6 +138,11 @@ export class IngestContentionError extends Error {
   }
 }
 
+/** Not the message's fault (store down, contention, a refusal): the caller retries later; never quarantined. */
+function isRetryable(err: unknown): boolean {
+  return err instanceof AppError || err instanceof IngestContentionError || (err as Error | null)?.name === 'StoreUnavailableError';
+}
+
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function sha256Hex(text: string): Promise<string> {
@@ -129,83 +150,391 @@ async function sha256Hex(text: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-export class IngestService implements MailboxSink {
-  constructor(private readonly deps: IngestDeps) {}
+type Outcome = 'stored' | 'duplicate' | 'quarantined';
 
-  async deliver(message: FetchedMessage): Promise<'stored' | 'duplicate' | 'quarantined'> {
-    const outcome = await this.deliverInner(message);
-    this.deps.onOutcome?.(outcome, message);
-    return outcome;
+/** What the ingest of one message decided: its outcome, the writes that make it durable, what to run once they are. */
+interface Decision {
+  outcome: Outcome;
+  ops: WriteOp[];
+  /** After the commit, in delivery order (effects callback, log line). */
+  after?: () => void;
+  /** Raw bytes the ops carry (bounds a group). */
+  bytes: number;
+}
+
+/** The reads a decision makes: the store itself, or the store as a group's uncommitted writes leave it. */
+interface Reader {
+  get<T>(key: string): Promise<T | undefined>;
+  getMany<T>(keys: string[]): Promise<(T | undefined)[]>;
+  indexRange(index: string, opts: IndexRangeOptions): Promise<IndexEntry[]>;
+}
+
+interface DecisionContext {
+  r: Reader;
+  settings(): Promise<Settings>;
+}
+
+/** A group's uncommitted writes cannot answer this read (an index the group changed): commit the group first. */
+class GroupBarrier extends Error {
+  constructor(index: string) {
+    super(`index ${index} has uncommitted changes`);
+    this.name = 'GroupBarrier';
+  }
+}
+
+/** A delivery in the ordered queue. */
+interface Waiting {
+  message: FetchedMessage;
+  resolve(outcome: Outcome): void;
+  reject(err: unknown): void;
+  /** The parse, kept when the message is decided again (alone, after its group could not commit). */
+  parsed?: Promise<InboundMail>;
+}
+
+/**
+ * Decisions waiting for one commit. Later decisions of the group read the documents its earlier ones wrote (as the
+ * store would return them after the commit); an index read on an index the group changed asks for a commit first.
+ */
+class PendingGroup implements Reader {
+  readonly ops: WriteOp[] = [];
+  readonly members: { waiting: Waiting; decision: Decision }[] = [];
+  bytes = 0;
+  private settingsRead: Promise<Settings> | undefined;
+  private readonly docs = new Map<string, { value: unknown }>();
+  private readonly indexes = new Set<string>();
+
+  constructor(private readonly store: Store) {}
+
+  /** Settings are read once per group (the group spans milliseconds). */
+  settings(read: () => Promise<Settings>): Promise<Settings> {
+    if (!this.settingsRead) {
+      const p = read();
+      this.settingsRead = p;
+      p.catch(() => {
+        if (this.settingsRead === p) this.settingsRead = undefined;
+      });
+    }
+    return this.settingsRead;
   }
 
-  private async deliverInner(message: FetchedMessage): Promise<'stored' | 'duplicate' | 'quarantined'> {
+  add(waiting: Waiting, decision: Decision): void {
+    const writtenBefore = new Set(this.docs.keys());
+    for (const op of decision.ops) {
+      // The decision read this document from the group's own earlier write: its check holds by construction, and
+      // the group's first check on the key (against the store) guards the whole chain.
+      if (op.op === 'check' && writtenBefore.has(op.key)) continue;
+      this.ops.push(op);
+      if (op.op === 'put') this.docs.set(op.key, { value: op.value });
+      else if (op.op === 'del') this.docs.set(op.key, { value: undefined });
+      else if (op.op === 'index' || op.op === 'unindex') this.indexes.add(op.index);
+    }
+    this.members.push({ waiting, decision });
+    this.bytes += decision.bytes;
+  }
+
+  /** A copy as the store would return it (JSON), so a decision sees exactly what it would see after the commit. */
+  private pending<T>(key: string): { value: T | undefined } | undefined {
+    const d = this.docs.get(key);
+    if (!d) return undefined;
+    return { value: d.value === undefined ? undefined : (JSON.parse(JSON.stringify(d.value)) as T) };
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    const d = this.pending<T>(key);
+    return d ? d.value : this.store.get<T>(key);
+  }
+
+  async getMany<T>(keys: string[]): Promise<(T | undefined)[]> {
+    const missing = keys.filter((k) => !this.docs.has(k));
+    const read = missing.length > 0 ? await this.store.getMany<T>(missing) : [];
+    const fromStore = new Map(missing.map((k, i) => [k, read[i]]));
+    return keys.map((k) => {
+      const d = this.pending<T>(k);
+      return d ? d.value : fromStore.get(k);
+    });
+  }
+
+  async indexRange(index: string, opts: IndexRangeOptions): Promise<IndexEntry[]> {
+    if (this.indexes.has(index)) throw new GroupBarrier(index);
+    return this.store.indexRange(index, opts);
+  }
+}
+
+/** Most deliveries committed together, and most raw bytes in one group commit (a larger message commits alone). */
+const DEFAULT_GROUP = { maxMessages: 32, maxBytes: 4 * 1024 * 1024 };
+
+export class IngestService implements MailboxSink {
+  private readonly direct: DecisionContext;
+  private readonly hash: (text: string) => string | Promise<string>;
+  private readonly maxGroupMessages: number;
+  private readonly maxGroupBytes: number;
+  /** Deliveries not decided yet, in call order. */
+  private readonly waiting: Waiting[] = [];
+  private group: PendingGroup | null = null;
+  private pumping = false;
+
+  constructor(private readonly deps: IngestDeps) {
+    this.direct = { r: deps.store, settings: () => deps.settings() };
+    this.hash = deps.sha256Hex ?? sha256Hex;
+    this.maxGroupMessages = Math.max(1, Math.floor(deps.group?.maxMessages ?? DEFAULT_GROUP.maxMessages));
+    this.maxGroupBytes = Math.max(0, deps.group?.maxBytes ?? DEFAULT_GROUP.maxBytes);
+  }
+
+  /**
+   * Stores one message (MailboxSink). Concurrent calls are decided one at a time in call order, each seeing the ones
+   * before it, and those waiting at the same time are committed together (one durable write for the group); every
+   * call resolves only after the commit holding its effects. When one fails, the later waiting calls of the same
+   * account are rejected unstored, so a mailbox's messages are never stored out of order.
+   */
+  deliver(message: FetchedMessage): Promise<Outcome> {
+    return new Promise<Outcome>((resolve, reject) => {
+      this.waiting.push({ message, resolve, reject });
+      if (!this.pumping) void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      for (;;) {
+        const next = this.waiting.shift();
+        if (next) {
+          await this.take(next);
+          const g = this.group;
+          if (g && (this.waiting.length === 0 || g.members.length >= this.maxGroupMessages || g.bytes >= this.maxGroupBytes)) await this.flushGroup();
+        } else if (this.group && this.group.members.length > 0) {
+          await this.flushGroup();
+        } else {
+          break;
+        }
+      }
+    } catch (err) {
+      // Not expected (every step settles its own deliveries); never leave a caller waiting.
+      this.deps.logger.error({ err: (err as Error).message }, 'ingest queue failed');
+      for (const m of this.group?.members ?? []) m.waiting.reject(err);
+      this.group = null;
+      for (const w of this.waiting.splice(0)) w.reject(err);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Decides one delivery into the current group; anything unusual is handled alone, exactly as without grouping. */
+  private async take(w: Waiting): Promise<void> {
+    // A message whose bytes would take the group over its bound starts a new one.
+    if (this.group && this.group.members.length > 0 && this.group.bytes + w.message.raw.byteLength > this.maxGroupBytes) await this.flushGroup();
+    const group = (this.group ??= new PendingGroup(this.deps.store));
+    let decision: Decision;
+    try {
+      decision = await this.decide(w.message, { r: group, settings: () => group.settings(this.deps.settings) }, () => this.parseOnce(w));
+    } catch {
+      // A barrier, a conflict, an unavailable store...: commit what the group holds, then this message alone with
+      // its retries (or its error). It stays first in line meanwhile: if an earlier message of its mailbox fails in
+      // that commit, it is rejected with the others.
+      this.waiting.unshift(w);
+      await this.flushGroup();
+      const at = this.waiting.indexOf(w);
+      if (at < 0) return;
+      this.waiting.splice(at, 1);
+      await this.alone(w);
+      return;
+    }
+    group.add(w, decision);
+  }
+
+  private parseOnce(w: Waiting): Promise<InboundMail> {
+    w.parsed ??= this.deps.parse(w.message.raw);
+    return w.parsed;
+  }
+
+  /** Commits the current group, then settles its deliveries in order. If it cannot commit, each is done alone. */
+  private async flushGroup(): Promise<void> {
+    const group = this.group;
+    this.group = null;
+    if (!group || group.members.length === 0) return;
+    if (group.ops.length > 0) {
+      try {
+        await this.deps.store.commit(group.ops);
+      } catch (err) {
+        // Nothing of the group was written: decide and commit each message alone, in order (a conflict retries, a bad
+        // message is quarantined, an unavailable store fails it and the later ones of its mailbox).
+        if (group.members.length > 1) this.deps.logger.debug({ err: (err as Error).message, messages: group.members.length }, 'group commit failed; ingesting its messages one by one');
+        const failed = new Set<string>();
+        for (const { waiting } of group.members) {
+          if (failed.has(waiting.message.accountId)) waiting.reject(new Error(`not ingested: an earlier message of account ${waiting.message.accountId} failed`));
+          else if (!(await this.alone(waiting))) failed.add(waiting.message.accountId);
+        }
+        return;
+      }
+    }
+    for (const { waiting, decision } of group.members) {
+      this.runAfter(decision);
+      this.deps.onOutcome?.(decision.outcome, waiting.message);
+      waiting.resolve(decision.outcome);
+    }
+  }
+
+  /** One delivery decided and committed on its own (the path without grouping). False when it failed. */
+  private async alone(w: Waiting): Promise<boolean> {
+    try {
+      const outcome = await this.deliverInner(w.message, () => this.parseOnce(w));
+      this.deps.onOutcome?.(outcome, w.message);
+      w.resolve(outcome);
+      return true;
+    } catch (err) {
+      w.reject(err);
+      // Later messages of the same mailbox wait for this one: they are not stored before it (the worker retries).
+      const account = w.message.accountId;
+      for (let i = 0; i < this.waiting.length; ) {
+        const later = this.waiting[i] as Waiting;
+        if (later.message.accountId !== account) i++;
+        else {
+          this.waiting.splice(i, 1);
+          later.reject(new Error(`not ingested: an earlier message of account ${account} (UID ${w.message.uid}) failed`));
+        }
+      }
+      return false;
+    }
+  }
+
+  private runAfter(decision: Decision): void {
+    try {
+      decision.after?.();
+    } catch (err) {
+      this.deps.logger.error({ err: (err as Error).message }, 'after-commit callback failed');
+    }
+  }
+
+  /** Decides and commits one message on its own, retrying on concurrent change. */
+  private async deliverInner(message: FetchedMessage, parse?: () => Promise<InboundMail>): Promise<Outcome> {
+    let parsed: Promise<InboundMail> | undefined;
+    const parseOnce = parse ?? (() => (parsed ??= this.deps.parse(message.raw)));
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      try {
+        const decision = await this.decide(message, this.direct, parseOnce);
+        if (decision.ops.length > 0) {
+          try {
+            await this.deps.store.commit(decision.ops);
+          } catch (err) {
+            if (err instanceof CommitConflictError || decision.outcome === 'quarantined' || isRetryable(err)) throw err;
+            // A write this message's content makes impossible must not stall the mailbox (R-REL-3).
+            this.deps.logger.error({ err: (err as Error).message, accountId: message.accountId, uid: message.uid }, 'ingest failed; quarantining');
+            return await this.commitAlone(await this.decideQuarantine(message, 'processing_error', (err as Error).message, true, this.direct));
+          }
+        }
+        this.runAfter(decision);
+        return decision.outcome;
+      } catch (err) {
+        if (!(err instanceof CommitConflictError)) throw err;
+        // Another writer changed a document this decision read (or quarantined the same message): decide again.
+        this.deps.logger.debug({ key: err.key, attempt }, 'concurrent change while ingesting; deciding again');
+        await pause(Math.random() * Math.min(200, 5 * 2 ** attempt));
+      }
+    }
+    throw new IngestContentionError(`message ${message.accountId}:${message.uid} kept conflicting with concurrent changes after ${MAX_ATTEMPTS} attempts`);
+  }
+
+  /** Commits a quarantine decision (a conflict means it is already quarantined). */
+  private async commitAlone(decision: Decision): Promise<Outcome> {
+    if (decision.ops.length > 0) {
+      try {
+        await this.deps.store.commit(decision.ops);
+      } catch (err) {
+        if (!(err instanceof CommitConflictError)) throw err;
+        return decision.outcome;
+      }
+    }
+    this.runAfter(decision);
+    return decision.outcome;
+  }
+
+  /** Parse → dedupe → thread → route → transition, or quarantine: the writes of one message, not committed yet. */
+  private async decide(message: FetchedMessage, ctx: DecisionContext, parse: () => Promise<InboundMail>): Promise<Decision> {
     if (message.tooLarge || message.raw.byteLength === 0) {
-      return this.quarantine(message, 'too_large', `message of ${message.size} bytes is over the size limit; it was left in the mailbox`, false);
+      return this.decideQuarantine(message, 'too_large', `message of ${message.size} bytes is over the size limit; it was left in the mailbox`, false, ctx);
     }
     let mail: InboundMail;
     try {
-      mail = await this.deps.parse(message.raw);
+      mail = await parse();
     } catch (err) {
-      return this.quarantine(message, 'unparseable', (err as Error).message, true);
+      return this.decideQuarantine(message, 'unparseable', (err as Error).message, true, ctx);
     }
     try {
-      return await this.store(message, mail);
+      return await this.decideStore(message, mail, ctx);
     } catch (err) {
-      if (err instanceof AppError || err instanceof IngestContentionError || (err as Error).name === 'StoreUnavailableError') throw err;
+      if (isRetryable(err) || err instanceof CommitConflictError || err instanceof GroupBarrier) throw err;
       // A bug or an unexpected shape in this one message must not stall the mailbox (R-REL-3).
       this.deps.logger.error({ err: (err as Error).message, accountId: message.accountId, uid: message.uid }, 'ingest failed; quarantining');
-      return this.quarantine(message, 'processing_error', (err as Error).message, true);
+      return this.decideQuarantine(message, 'processing_error', (err as Error).message, true, ctx);
     }
   }
 
-  /** Stores a parsed mail; retried on concurrent change (another message of the same thread). */
+  /** Stores a parsed mail on its own (quarantine retry); retried on concurrent change. */
   private async store(message: FetchedMessage, mail: InboundMail): Promise<'stored' | 'duplicate'> {
-    const contentHash = await contentFingerprint(mail);
-    const identity = mail.messageId ?? `content:${contentHash}`;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const claim = await this.deps.store.get<MessageIdClaim>(messageIdKey(identity));
-      let claimKey = messageIdKey(identity);
-      const flags: MessageFlag[] = [];
-      if (!mail.messageId) flags.push('no_message_id');
-      if (message.imported) flags.push('imported');
-      if (claim) {
-        // Same Message-ID and same content (re-upload, second mailbox, replay): the same mail. Transport
-        // headers may differ between copies, so the content fingerprint leaves them out. Another mail
-        // that reuses the Message-ID (broken senders, bounce generators) is kept under its own key.
-        if (claim.contentHash === contentHash || !mail.messageId) return 'duplicate';
-        const distinct = messageIdKey(`${identity}#${contentHash.slice(0, 16)}`);
-        if (await this.deps.store.get(distinct)) return 'duplicate';
-        claimKey = distinct;
-        flags.push('duplicate_message_id');
-      }
       try {
-        await this.commitNew(message, mail, identity, claimKey, flags, contentHash);
-        return 'stored';
+        const decision = await this.decideStore(message, mail, this.direct);
+        if (decision.ops.length > 0) await this.deps.store.commit(decision.ops);
+        this.runAfter(decision);
+        return decision.outcome === 'stored' ? 'stored' : 'duplicate';
       } catch (err) {
         if (!(err instanceof CommitConflictError)) throw err;
         this.deps.logger.debug({ key: err.key, attempt }, 'concurrent change while ingesting; deciding again');
         await pause(Math.random() * Math.min(200, 5 * 2 ** attempt));
       }
     }
-    throw new IngestContentionError(`message ${identity} kept conflicting with concurrent changes after ${MAX_ATTEMPTS} attempts`);
+    throw new IngestContentionError(`message ${mail.messageId ?? '(no Message-ID)'} kept conflicting with concurrent changes after ${MAX_ATTEMPTS} attempts`);
   }
 
-  private async commitNew(message: FetchedMessage, mail: InboundMail, identity: string, claimKey: string, flags: MessageFlag[], contentHash: string): Promise<void> {
-    const { store, clock } = this.deps;
-    const now = clock.now();
-    const settings = await this.deps.settings();
-    const match = await this.findThread(mail, settings, now);
+  private async decideStore(message: FetchedMessage, mail: InboundMail, ctx: DecisionContext): Promise<Decision> {
+    const contentHash = await contentFingerprint(mail, this.hash);
+    const identity = mail.messageId ?? `content:${contentHash}`;
+    const keys = threadKeys({ messageId: mail.messageId, inReplyTo: mail.inReplyTo, references: mail.references, subject: mail.subject, from: mail.from?.address ?? '' });
+    const threadIds = keys.messageIds.slice(0, 100);
+    // The claim of this message and those of the messages it refers to, in one read.
+    const [claim, ...threadClaims] = await ctx.r.getMany<MessageIdClaim>([messageIdKey(identity), ...threadIds.map((m) => messageIdKey(m.id))]);
+    let claimKey = messageIdKey(identity);
+    const flags: MessageFlag[] = [];
+    if (!mail.messageId) flags.push('no_message_id');
+    if (message.imported) flags.push('imported');
+    if (claim) {
+      // Same Message-ID and same content (re-upload, second mailbox, replay): the same mail. Transport
+      // headers may differ between copies, so the content fingerprint leaves them out. Another mail
+      // that reuses the Message-ID (broken senders, bounce generators) is kept under its own key.
+      if (claim.contentHash === contentHash || !mail.messageId) return { outcome: 'duplicate', ops: [], bytes: 0 };
+      const distinct = messageIdKey(`${identity}#${contentHash.slice(0, 16)}`);
+      if (await ctx.r.get(distinct)) return { outcome: 'duplicate', ops: [], bytes: 0 };
+      claimKey = distinct;
+      flags.push('duplicate_message_id');
+    }
+    const settings = await ctx.settings();
+    const now = this.deps.clock.now();
+    const match = await this.findThread(keys, threadIds, threadClaims, settings, now, ctx.r);
+    return this.decideNew(message, mail, identity, claimKey, flags, contentHash, settings, now, match, ctx.r);
+  }
 
+  private async decideNew(
+    message: FetchedMessage,
+    mail: InboundMail,
+    identity: string,
+    claimKey: string,
+    flags: MessageFlag[],
+    contentHash: string,
+    settings: Settings,
+    now: number,
+    match: ThreadMatch | null,
+    r: Reader,
+  ): Promise<Decision> {
     let prev: StoredSession | null = null;
     let session: Session;
     let effects: SessionEffect[];
     const from: MailAddress = mail.from ?? { address: '' };
     // The message's internal id is derived from its identity and session, so a replay rewrites the same keys.
-    const build = async (sessionId: string) => `msg_${(await sha256Hex(`${claimKey}|${sessionId}`)).slice(0, 24)}`;
+    const build = async (sessionId: string) => `msg_${(await this.hash(`${claimKey}|${sessionId}`)).slice(0, 24)}`;
 
     let linkedFrom: string | null = null;
     if (match) {
-      prev = (await store.get<StoredSession>(sessionKey(match.sessionId))) ?? null;
+      prev = (await r.get<StoredSession>(sessionKey(match.sessionId))) ?? null;
       if (!prev) throw new CommitConflictError('matched session vanished', sessionKey(match.sessionId));
       const result = transition(prev, { type: 'inbound', from, messageId: identity, knownSender: false }, { now, timers: settings.timers });
       if (result.kind === 'applied') {
@@ -226,8 +555,9 @@ export class IngestService implements MailboxSink {
 
     const internalId = await build(session.id);
     const rawKey = rawBlobKey(internalId);
-    // Raw bytes first (same key on replay): an orphan blob after a crash is harmless, a missing one is not.
-    await this.deps.blobs.put(rawKey, message.raw, { contentType: 'message/rfc822' });
+    // Raw bytes in the same commit when the blob store allows it; otherwise first (same key on replay): an orphan
+    // blob after a crash is harmless, a missing one is not.
+    const rawOps = await this.rawBytes(rawKey, message.raw);
 
     const stored: StoredMessage = {
       id: internalId,
@@ -253,17 +583,34 @@ export class IngestService implements MailboxSink {
       flags,
     };
     const { ops: sessionOps } = saveSessionOps(prev, session);
+    // Assignment bookkeeping (assignment-load.ts): assignees' active counts + durable auto-assign intent (R-ASG-2/3).
+    const assignOps = [...(await agentLoadOps(r, prev, session)).ops, ...autoAssignIntentOps(session, effects, now)];
     const claim: MessageIdClaim = { sessionId: session.id, messageInternalId: internalId, contentHash, rev: 1 };
     const ops: WriteOp[] = [
+      ...rawOps,
       { op: 'check', key: claimKey, rev: null },
       { op: 'put', key: claimKey, value: claim },
       { op: 'put', key: messageKey(internalId), value: stored },
       // Scored by arrival order within the session (messageCount after this message).
       { op: 'index', index: idxSessionMessages(session.id), member: internalId, score: session.messageCount },
       ...sessionOps,
+      ...assignOps,
     ];
-    await this.deps.store.commit(ops);
-    this.deps.onEffects?.(session, effects, stored);
+    const onEffects = this.deps.onEffects;
+    return {
+      outcome: 'stored',
+      ops,
+      bytes: rawOps.length > 0 ? message.raw.byteLength : 0,
+      ...(onEffects ? { after: () => onEffects(session, effects, stored) } : {}),
+    };
+  }
+
+  /** The raw bytes' writes for the caller's commit, or [] after writing them through the blob store. */
+  private async rawBytes(key: string, raw: Uint8Array): Promise<WriteOp[]> {
+    const meta = { contentType: 'message/rfc822' };
+    if (this.deps.blobOps) return this.deps.blobOps(key, raw, meta);
+    await this.deps.blobs.put(key, raw, meta);
+    return [];
   }
 
   private async newSession(message: FetchedMessage, mail: InboundMail, now: number, identity: string, linkedFrom: string | null) {
@@ -299,37 +646,41 @@ export class IngestService implements MailboxSink {
     return { session, effects: created.effects };
   }
 
-  /** R-SES-2 lookups: every Message-ID of In-Reply-To/References, our ids, the subject token, the optional window. */
-  private async findThread(mail: InboundMail, settings: Settings, now: number): Promise<ThreadMatch | null> {
-    const keys = threadKeys({ messageId: mail.messageId, inReplyTo: mail.inReplyTo, references: mail.references, subject: mail.subject, from: mail.from?.address ?? '' });
-    const ids = keys.messageIds.slice(0, 100);
-    const claims = await this.deps.store.getMany<MessageIdClaim>(ids.map((m) => messageIdKey(m.id)));
+  /** R-SES-2 lookups: every Message-ID of In-Reply-To/References (claims read by the caller), our ids, the subject token, the optional window. */
+  private async findThread(
+    keys: ThreadKeys,
+    ids: ThreadKeys['messageIds'],
+    claims: (MessageIdClaim | undefined)[],
+    settings: Settings,
+    now: number,
+    r: Reader,
+  ): Promise<ThreadMatch | null> {
     const sessionByMessageId = new Map<string, string>();
     ids.forEach((m, i) => {
       const c = claims[i];
       if (c) sessionByMessageId.set(m.id, c.sessionId);
     });
     const candidates = [...keys.ourSessionIds, ...(keys.subjectToken ? [keys.subjectToken] : [])];
-    const existing = await this.deps.store.getMany<StoredSession>(candidates.map(sessionKey));
+    const existing = candidates.length > 0 ? await r.getMany<StoredSession>(candidates.map(sessionKey)) : [];
     const existingSessions = new Set(candidates.filter((_, i) => existing[i] !== undefined));
     let subjectWindowMatch: string | null = null;
     const windowMin = settings.threading.subjectWindowMinutes;
     if (windowMin > 0 && keys.sender && keys.normalizedSubject) {
-      const recent = await this.deps.store.indexRange(idxSessionsByCustomer(keys.sender), { min: now - windowMin * 60_000, reverse: true, limit: 20 });
-      const docs = await this.deps.store.getMany<StoredSession>(recent.map((e) => sessionKey(e.member)));
+      const recent = await r.indexRange(idxSessionsByCustomer(keys.sender), { min: now - windowMin * 60_000, reverse: true, limit: 20 });
+      const docs = await r.getMany<StoredSession>(recent.map((e) => sessionKey(e.member)));
       subjectWindowMatch = docs.find((d) => d && normalizeSubject(d.subject) === keys.normalizedSubject)?.id ?? null;
     }
     return decideThread(keys, { sessionByMessageId, existingSessions, subjectWindowMatch });
   }
 
-  private async quarantine(message: FetchedMessage, reason: QuarantineReason, detail: string, keepRaw: boolean): Promise<'quarantined'> {
-    const { store, clock, logger } = this.deps;
+  private async decideQuarantine(message: FetchedMessage, reason: QuarantineReason, detail: string, keepRaw: boolean, ctx: DecisionContext): Promise<Decision> {
+    const { clock, logger } = this.deps;
     const sourceKey = quarantineSourceKey(message.accountId, message.uidValidity, message.uid);
-    const existing = await store.get<{ id: string }>(sourceKey);
-    if (existing) return 'quarantined';
-    const id = `qua_${(await sha256Hex(sourceKey)).slice(0, 20)}`;
+    const existing = await ctx.r.get<{ id: string }>(sourceKey);
+    if (existing) return { outcome: 'quarantined', ops: [], bytes: 0 };
+    const id = `qua_${(await this.hash(sourceKey)).slice(0, 20)}`;
     const rawKey = keepRaw && message.raw.byteLength > 0 ? rawBlobKey(id) : null;
-    if (rawKey) await this.deps.blobs.put(rawKey, message.raw, { contentType: 'message/rfc822' });
+    const rawOps = rawKey ? await this.rawBytes(rawKey, message.raw) : [];
     const now = clock.now();
     const entry: QuarantineEntry = {
       id,
@@ -346,18 +697,18 @@ export class IngestService implements MailboxSink {
       sessionId: null,
       rev: 1,
     };
-    try {
-      await store.commit([
+    return {
+      outcome: 'quarantined',
+      ops: [
+        ...rawOps,
         { op: 'check', key: sourceKey, rev: null },
         { op: 'put', key: sourceKey, value: { id, rev: 1 } },
         { op: 'put', key: quarantineKey(id), value: entry },
         { op: 'index', index: IDX_QUARANTINE, member: id, score: now },
-      ]);
-    } catch (err) {
-      if (!(err instanceof CommitConflictError)) throw err;
-    }
-    logger.warn({ accountId: message.accountId, uid: message.uid, reason, detail: entry.detail }, 'message quarantined');
-    return 'quarantined';
+      ],
+      bytes: rawOps.length > 0 ? message.raw.byteLength : 0,
+      after: () => logger.warn({ accountId: message.accountId, uid: message.uid, reason, detail: entry.detail }, 'message quarantined'),
+    };
   }
 
   /** POST /api/quarantine/:id/retry: ingest the kept bytes again; on success the entry is released. */
@@ -373,7 +724,7 @@ export class IngestService implements MailboxSink {
     });
     const fetched: FetchedMessage = { accountId: entry.accountId, uidValidity: entry.source.uidValidity, uid: entry.source.uid, internalDate: entry.arrivedAt ? Date.parse(entry.arrivedAt) : null, size: entry.size, raw, imported: false };
     await this.store(fetched, mail);
-    const claim = await this.deps.store.get<MessageIdClaim>(messageIdKey(mail.messageId ?? `content:${await contentFingerprint(mail)}`));
+    const claim = await this.deps.store.get<MessageIdClaim>(messageIdKey(mail.messageId ?? `content:${await contentFingerprint(mail, this.hash)}`));
     const released: QuarantineEntry = { ...entry, state: 'released', releasedAt: new Date(this.deps.clock.now()).toISOString(), sessionId: claim?.sessionId ?? null, rev: entry.rev + 1 };
     await this.deps.store.commit([
       { op: 'check', key: quarantineKey(id), rev: entry.rev },

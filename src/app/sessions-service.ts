@@ -22,6 +22,7 @@ import { TIMER_NAMES, timerCutoff } from '../core/session/timers.js';
 import { transition, type SessionEffect, type SessionEvent } from '../core/session/transition.js';
 import type { Settings } from '../config/settings.js';
 import type { StoredMessage } from './ingest-message.js';
+import { agentLoadOps, autoAssignIntentOps } from './assignment-load.js';
 
 export interface SessionFilter {
   queue?: string;
@@ -184,8 +185,11 @@ export class SessionsService {
       if (result.kind === 'noop') return prev;
       if (result.kind === 'start_new_session') throw conflict(`session ${id} is closed past its reopen window (${result.reason})`);
       const { ops, stored } = saveSessionOps(prev, result.session);
+      // Agents' active counts follow status/assignee changes in the same commit (R-ASG-3, assignment-load.ts).
+      const load = await agentLoadOps(this.deps.store, prev, result.session);
+      const intent = autoAssignIntentOps(result.session, result.effects, this.deps.clock.now());
       try {
-        await this.deps.store.commit(ops);
+        await this.deps.store.commit([...ops, ...load.ops, ...intent]);
         this.deps.onEffects?.(stored, result.effects);
         return stored;
       } catch (err) {

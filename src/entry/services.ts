@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { AccountsService } from '../app/accounts-service.js';
 import { AgentsService, AgentTokenResolver } from '../app/agents-service.js';
+import { AssignmentService } from '../app/assignment-service.js';
 import { AuthService } from '../app/auth-service.js';
 import { HealthService } from '../app/health-service.js';
 import { SettingsService } from '../app/settings-service.js';
@@ -13,11 +14,14 @@ import { QuarantineService } from '../app/quarantine-service.js';
 import { QueuesService } from '../app/queues-service.js';
 import { RoutingTablesCache } from '../app/routing-tables.js';
 import { SessionsService } from '../app/sessions-service.js';
+import { SessionTranscripts } from '../app/transcript.js';
+import { createChromiumPdfRenderer } from '../adapters/pdf/chromium-pdf.js';
+import { readInlineImages } from '../adapters/pdf/inline-images.js';
 import { parseMail } from '../adapters/parse/mail-parser.js';
 import { ImapMailboxWorker } from '../adapters/imap/mailbox-worker.js';
 import { MailboxLease } from '../app/mailbox-lease.js';
 import { MailboxSupervisor } from '../app/mailbox-supervisor.js';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { systemClock, type Clock, type JobQueue, type Logger, type SecretBox, type Store } from '../core/ports.js';
 import { adminTokensFrom, type Env } from '../config/env.js';
@@ -43,8 +47,11 @@ export interface Services {
   ingest: IngestService;
   supervisor: MailboxSupervisor;
   sessions: SessionsService;
+  /** PDF transcripts of sessions (the renderer is closed by close()). */
+  transcript: SessionTranscripts;
   queues: QueuesService;
   agents: AgentsService;
+  assignment: AssignmentService;
   secrets: SecretBox;
   hostGuard: HostGuard;
   metrics: Metrics;
@@ -138,7 +145,10 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     clock,
     channelEnabled: async () => (await settings.get()).emailChannel.enabled,
     account: (id) => accounts.find(id),
-    onChange: () => routing.invalidate(),
+    onChange: () => {
+      routing.invalidate();
+      assignment.onQueuesChanged();
+    },
   });
   const ingestLogger = logger.child({ module: 'ingest' });
   const ingest = new IngestService({
@@ -150,9 +160,47 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     settings: () => settings.get(),
     routingTables: () => routing.get(),
     onOutcome: (outcome) => metrics.messagesIngested.inc({ outcome }),
+    // The raw bytes live in the same store: written in each message's own commit.
+    blobOps: (key, data, meta) => blobs.opsFor(key, data, meta),
+    sha256Hex: (text) => createHash('sha256').update(text).digest('hex'),
+    onEffects: (session, effects) => assignment.onSessionEffects(session, effects),
   });
-  const sessions = new SessionsService({ store, blobs, clock, logger: logger.child({ module: 'sessions' }), settings: () => settings.get() });
+  const sessions = new SessionsService({
+    store,
+    blobs,
+    clock,
+    logger: logger.child({ module: 'sessions' }),
+    settings: () => settings.get(),
+    onEffects: (session, effects) => assignment.onSessionEffects(session, effects),
+  });
+  // Auto-assignment and manual assignment (R-ASG-1..5, R-QUE-4); agents come from the agents service below.
+  const assignment: AssignmentService = new AssignmentService({
+    store,
+    clock,
+    logger: logger.child({ module: 'assignment' }),
+    directory: {
+      expandMembers: (ids) => agents.expandMembers(ids),
+      onlineMap: (ids) => agents.onlineMap(ids),
+      isActive: async (id) => (await agents.find(id))?.active === true,
+    },
+    // The CRM connectors consume transfers (group / owner change); until then, a log line.
+    onTransferred: (session, fromQueueId) => logger.debug({ sessionId: session.id, fromQueueId, toQueueId: session.queueId }, 'session transferred'),
+  });
   const quarantine = new QuarantineService(store, blobs, ingest);
+  // PDF transcripts (R-CRM-3): one Chromium, started on the first PDF, closed in close().
+  const pdfLogger = logger.child({ module: 'pdf' });
+  const pdfRenderer = createChromiumPdfRenderer({ logger: pdfLogger });
+  const transcript = new SessionTranscripts({
+    sessions,
+    renderer: pdfRenderer,
+    clock,
+    logger: pdfLogger,
+    companyName: async () => (await settings.get()).company.name,
+    queueName: async (id) => (await queues.get(id)).name,
+    store,
+    blobs,
+    inlineImages: readInlineImages,
+  });
 
   // One IMAP worker per inbound account while the channel is on, for the mailboxes whose lease this
   // instance holds (R-GLB-1, R-REL-2).
@@ -178,6 +226,8 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
         logger: imapLogger.child({ accountId: account.id }),
         importSince: opts.importSince,
         maxMessageBytes: env.MAX_MESSAGE_BYTES,
+        // The ingest service keeps call order and commits deliveries waiting together as one group (one fsync).
+        deliveryWindow: 32,
         guardHost: (host) => hostGuard.check(host, 'imap.host'),
       }),
     lease: new MailboxLease(store, { clock }),
@@ -186,7 +236,13 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     logger: imapLogger,
   });
   settings.onChange = () => void supervisor.refresh();
-  const agents = new AgentsService({ store, clock, logger: logger.child({ module: 'agents' }) });
+  const agents: AgentsService = new AgentsService({
+    store,
+    clock,
+    logger: logger.child({ module: 'agents' }),
+    onAgentDeactivated: (agentId) => assignment.onAgentDeactivated(agentId),
+    onPresenceChange: (agentId, online) => assignment.onPresenceChange(agentId, online),
+  });
   // Admin tokens are checked first (precedence); agent tokens resolve by their hash.
   const auth = new AuthService(adminTokens, [new AgentTokenResolver(agents)]);
   const health = new HealthService(store, [supervisor]);
@@ -203,6 +259,8 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     quarantine,
     queues,
     agents,
+    assignment,
+    transcript,
     version: VERSION,
     observe: ({ method, route, status, seconds }) => {
       metrics.httpRequests.inc({ method, route, status: String(status) });
@@ -225,6 +283,12 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       });
   }, 30_000);
   timerSweep.unref();
+  // Waiting sessions (R-ASG-2/4): every 30 s, queues with waiting sessions are drained (hours opening, day
+  // rollover, parked agents coming back); presence and queue changes drain at once.
+  const assignSweep = setInterval(() => {
+    assignment.sweep().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'assignment sweep failed; retrying next time'));
+  }, 30_000);
+  assignSweep.unref();
 
   return {
     app,
@@ -233,8 +297,10 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     accounts,
     ingest,
     sessions,
+    transcript,
     queues,
     agents,
+    assignment,
     supervisor,
     secrets,
     hostGuard,
@@ -245,8 +311,11 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     ...(adminTokenFile ? { adminTokenFile } : {}),
     async close() {
       clearInterval(timerSweep);
+      clearInterval(assignSweep);
       await supervisor.stop();
+      await assignment.close();
       await jobs!.stop();
+      await pdfRenderer.close();
       await store.close();
     },
   };

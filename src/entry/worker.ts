@@ -3,6 +3,7 @@
 // answers 503 store_unavailable after authentication. A later issue adds the Workers store and webhooks.
 import { AccountsService } from '../app/accounts-service.js';
 import { AgentsService, AgentTokenResolver } from '../app/agents-service.js';
+import { AssignmentService } from '../app/assignment-service.js';
 import { AuthService } from '../app/auth-service.js';
 import { HealthService } from '../app/health-service.js';
 import { SettingsService } from '../app/settings-service.js';
@@ -11,6 +12,7 @@ import { IngestService } from '../app/ingest-message.js';
 import { QuarantineService } from '../app/quarantine-service.js';
 import { QueuesService } from '../app/queues-service.js';
 import { SessionsService } from '../app/sessions-service.js';
+import { unavailableTranscripts } from '../app/transcript.js';
 import {
   StoreUnavailableError,
   type BlobStore,
@@ -102,6 +104,15 @@ function appFor(env: WorkerEnv) {
     quarantine: new QuarantineService(store, absentBlobs, ingest),
     queues: new QueuesService({ store, clock, channelEnabled: async () => (await settings.get()).emailChannel.enabled, account: () => Promise.reject(new StoreUnavailableError(NO_STORE)) }),
     agents,
+    // Same engine; every call reaches the absent store (503).
+    assignment: new AssignmentService({
+      store,
+      clock,
+      logger: consoleLogger,
+      directory: { expandMembers: unavailable, onlineMap: unavailable, isActive: unavailable },
+    }),
+    // No browser on Workers: GET /api/sessions/:id/transcript.pdf answers 503.
+    transcript: unavailableTranscripts,
     // An agent token (`eca_…`) needs the store to be checked: 503 here; any other unknown token is a 401.
     auth: new AuthService(tokens, [new AgentTokenResolver(agents)]),
     settings,

@@ -2,12 +2,14 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { AccountsService } from '../app/accounts-service.js';
 import type { AgentsService } from '../app/agents-service.js';
+import type { AssignmentService } from '../app/assignment-service.js';
 import type { HealthService } from '../app/health-service.js';
 import type { SettingsService } from '../app/settings-service.js';
 import type { UploadsService } from '../app/uploads-service.js';
 import type { QuarantineService } from '../app/quarantine-service.js';
 import type { QueuesService } from '../app/queues-service.js';
 import type { SessionsService } from '../app/sessions-service.js';
+import type { TranscriptService } from '../app/transcript.js';
 import type { TokenResolver } from '../core/auth.js';
 import { AppError } from '../core/errors.js';
 import type { JobQueue, Logger } from '../core/ports.js';
@@ -23,6 +25,8 @@ import { uploadRoutes } from './routes/uploads.js';
 import { quarantineRoutes } from './routes/quarantine.js';
 import { queueRoutes } from './routes/queues.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { transcriptRoutes } from './routes/transcript.js';
+import { assignmentRoutes } from './routes/assignment.js';
 
 export interface AppDeps {
   auth: TokenResolver;
@@ -35,6 +39,10 @@ export interface AppDeps {
   quarantine: QuarantineService;
   queues: QueuesService;
   agents: AgentsService;
+  /** Manual assignment, transfer, waiting sessions, agent load (R-ASG, R-QUE-4). */
+  assignment: AssignmentService;
+  /** PDF transcripts (R-CRM-3); absent or unavailable where no browser runs: the route answers 503. */
+  transcript?: TranscriptService;
   metrics?: MetricsSource;
   logger: Logger;
   version: string;
@@ -91,6 +99,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   agentRoutes(app, deps.agents);
   teamRoutes(app, deps.agents);
   sessionRoutes(app, deps.sessions);
+  transcriptRoutes(app, deps.transcript);
+  assignmentRoutes(app, deps.assignment);
   quarantineRoutes(app, deps.quarantine);
   accountRoutes(app, deps.accounts);
   return app;

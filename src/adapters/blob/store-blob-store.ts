@@ -1,5 +1,7 @@
 // Blob storage inside the service's own store (uploads): bytes in 512 KiB base64 chunks, written before their manifest.
-import type { BlobStore, Store } from '../../core/ports.js';
+// `opsFor` gives the same writes as WriteOps, for a caller that commits them atomically with its own (one
+// transaction instead of one per chunk and one for the manifest).
+import type { BlobStore, Store, WriteOp } from '../../core/ports.js';
 import { blobChunkKey } from '../../core/keys.js';
 
 const CHUNK = 512 * 1024;
@@ -22,6 +24,20 @@ export class StoreBlobStore implements BlobStore {
     }
     const manifest: Manifest = { size: data.byteLength, chunks, ...(meta.contentType ? { contentType: meta.contentType } : {}) };
     await this.store.put(key, manifest, ttl);
+  }
+
+  /** The writes `put` makes (chunks, then the manifest), to include in a `Store.commit` of the caller's. */
+  opsFor(key: string, data: Uint8Array, meta: { contentType?: string; ttlMs?: number } = {}): WriteOp[] {
+    const chunks = Math.max(1, Math.ceil(data.byteLength / CHUNK));
+    const ttl = meta.ttlMs !== undefined ? { ttlMs: meta.ttlMs } : {};
+    const ops: WriteOp[] = [];
+    for (let i = 0; i < chunks; i++) {
+      const part = data.subarray(i * CHUNK, (i + 1) * CHUNK);
+      ops.push({ op: 'put', key: blobChunkKey(key, i), value: Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('base64'), ...ttl });
+    }
+    const manifest: Manifest = { size: data.byteLength, chunks, ...(meta.contentType ? { contentType: meta.contentType } : {}) };
+    ops.push({ op: 'put', key, value: manifest, ...ttl });
+    return ops;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {

@@ -22,7 +22,7 @@ import {
 } from './mailbox-worker.js';
 
 const PASSWORD = 'pw-test-1';
-const USERS = ['baseline', 'firstconn', 'idle', 'seen', 'keyword', 'failonce', 'restart', 'badauth', 'uidv', 'large', 'importer', 'noflag', 'storefail'];
+const USERS = ['baseline', 'firstconn', 'idle', 'seen', 'keyword', 'failonce', 'restart', 'badauth', 'uidv', 'large', 'importer', 'noflag', 'storefail', 'backlog', 'window', 'interval'];
 
 function rawMail(id: string, opts: { body?: string; date?: string } = {}): string {
   return [
@@ -334,6 +334,85 @@ describe('ImapMailboxWorker (private Dovecot)', () => {
     await waitFor('error cleared', () => w.status().lastError === null);
   });
 
+  async function appendMany(user: string, raws: string[]): Promise<void> {
+    await withClient(user, async (c) => {
+      for (const raw of raws) await c.append('INBOX', raw);
+    });
+  }
+
+  it('delivers a backlog in UID order across fetch chunks, writes the checkpoint once per batch and marks every message', async () => {
+    await captureBaseline(store, 'acc_backlog', await readMailboxBaseline(conn('backlog')));
+    const ids = Array.from({ length: 60 }, (_, i) => `bl-${i}`);
+    // One of them over the size limit (delivered as tooLarge without its bytes), in the middle of a chunk.
+    await appendMany('backlog', ids.map((id, i) => rawMail(id, i === 30 ? { body: ('z'.repeat(76) + '\r\n').repeat(400) } : {})));
+    let checkpointWrites = 0;
+    const counting: Store = Object.create(store) as Store;
+    counting.put = async (key, value, opts) => {
+      if (key === mailboxCheckpointKey('acc_backlog')) checkpointWrites += 1;
+      return store.put(key, value, opts);
+    };
+    const sink = new RecordingSink(store);
+    const w = makeWorker('backlog', sink, { store: counting, maxMessageBytes: 20_000, checkpointIntervalMs: 60_000 });
+    await w.start();
+    await sink.waitStored(60);
+    await waitFor('checkpoint', async () => (await checkpoint('backlog'))!.lastUid === 60);
+    expect(sink.attempts.map((m) => m.uid)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(sink.attempts[30]).toMatchObject({ tooLarge: true, raw: new Uint8Array(0) });
+    expect(sink.attempts.filter((m) => m.tooLarge).map((m) => m.uid)).toEqual([31]);
+    expect(sink.stored.filter((x) => !x.message.tooLarge).map((x) => messageIdOf(x.message.raw))).toEqual(ids.filter((_, i) => i !== 30).map((id) => `${id}@example.org`));
+    // 60 messages in one batch (fetchBatchSize 100): one durable checkpoint write.
+    expect(checkpointWrites).toBe(1);
+    await waitFor('all \\Seen', async () => [...(await flagsByMessageId('backlog')).values()].filter((f) => f.has('\\Seen')).length === 60);
+    await waitFor('idle', () => w.status().state === 'idle');
+    expect(w.status()).toMatchObject({ backlog: 0, lastError: null });
+  });
+
+  it('with a delivery window, counts deliveries in UID order only: a failed one stops the checkpoint before it, and it is retried', async () => {
+    // A sink that finishes deliveries out of order (random delays), like any sink with several calls in flight.
+    const sink = new RecordingSink(store, () => new Promise((r) => setTimeout(r, Math.random() * 15)));
+    const w = makeWorker('window', sink, { deliveryWindow: 4, backoff: { baseMs: 400, maxMs: 400 } });
+    await w.start();
+    await waitFor('idle', () => w.status().state === 'idle');
+    await w.stop();
+    const before = (await checkpoint('window'))!.lastUid;
+    let failed = 0;
+    sink.failWhen = (m) => m.uid === before + 5 && failed++ === 0;
+    await appendMany('window', Array.from({ length: 10 }, (_, i) => rawMail(`win-${i}`)));
+    await w.start();
+    await waitFor('the failed attempt', () => failed === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    // During the backoff: what resolved before the failed UID is recorded; nothing at or after it is counted, even
+    // what the sink stored after it.
+    expect((await checkpoint('window'))!.lastUid).toBe(before + 4);
+    expect(w.status().lastError).toMatch(new RegExp(`delivery of UID ${before + 5} failed: sink unavailable`));
+    await sink.waitStored(10);
+    await waitFor('checkpoint', async () => (await checkpoint('window'))!.lastUid === before + 10);
+    expect(new Set(sink.ids())).toEqual(new Set(Array.from({ length: 10 }, (_, i) => `win-${i}@example.org`)));
+    expect(sink.stored).toHaveLength(10);
+    // Each call of one attempt was made in UID order.
+    const firstRound = sink.attempts.slice(0, sink.attempts.findIndex((m) => m.uid === before + 5) + 1).map((m) => m.uid);
+    expect(firstRound).toEqual([...firstRound].sort((a, b) => a - b));
+    await waitFor('error cleared', () => w.status().lastError === null);
+  });
+
+  it('in a long batch, also writes the checkpoint every checkpointIntervalMs', async () => {
+    await captureBaseline(store, 'acc_interval', await readMailboxBaseline(conn('interval')));
+    await appendMany('interval', Array.from({ length: 12 }, (_, i) => rawMail(`iv-${i}`)));
+    const seen: number[] = [];
+    const sink = new RecordingSink(store, async (m) => {
+      if (m.uid === 10) seen.push((await checkpoint('interval'))!.lastUid);
+      await new Promise((r) => setTimeout(r, 40));
+    });
+    const w = makeWorker('interval', sink, { checkpointIntervalMs: 150 });
+    await w.start();
+    await sink.waitStored(12);
+    await waitFor('checkpoint', async () => (await checkpoint('interval'))!.lastUid === 12);
+    // When UID 10 was handed over (~400 ms into the batch) the checkpoint had already moved, though not past it.
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeGreaterThan(0);
+    expect(seen[0]).toBeLessThan(10);
+  });
+
   it('keeps the connection and retries when the checkpoint cannot be written after a delivery', async () => {
     let failPuts = 0;
     const flaky: Store = Object.create(store) as Store;
@@ -418,6 +497,8 @@ describe('ImapMailboxWorker (private Dovecot)', () => {
     expect(ids.filter((id) => id.startsWith('uv-new-'))).toEqual(['uv-new-1@example.org', 'uv-new-2@example.org', 'uv-new-3@example.org']);
     // The survivors were re-listed and dropped by the sink, never stored twice.
     expect(new Set(sink.duplicates)).toEqual(new Set(['uv-old-4@example.org', 'uv-old-5@example.org']));
+    // The checkpoint is written once the batch's deliveries resolved, just after the sink stored the last one.
+    await waitFor('checkpoint past the new mail', async () => (await checkpoint('uidv'))!.lastUid === 5);
     const cp = (await checkpoint('uidv'))!;
     expect(cp.uidValidity).toBe(after.uidValidity);
     expect(cp.lastUid).toBe(5);

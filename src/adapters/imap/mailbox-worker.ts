@@ -1,9 +1,14 @@
 // IMAP mailbox worker (imapflow): reads one account's INBOX and hands each new message, in UID order, to a MailboxSink.
 //
 // Checkpoint. `mailbox:<accountId>:checkpoint` (src/core/keys.ts) holds `{ uidValidity, lastUid, lastInternalDate,
-// baselineAt, baselineUid, import, recovery }`. It moves only after `sink.deliver` resolved for that UID (the sink is
-// idempotent, so a crash between the two only redelivers). A rejected delivery stops the batch; the worker backs off
-// (connection kept, IDLE on) and retries from the checkpoint: a message is never skipped.
+// baselineAt, baselineUid, import, recovery }`. It moves past a UID only after `sink.deliver` resolved for it and for
+// every UID before it (the sink is idempotent, so a crash in between only redelivers). It is written once per batch
+// (and every `checkpointIntervalMs` in a long one), not per message: one durable write covers many deliveries. A
+// rejected delivery stops the batch (what resolved before it is still recorded); the worker backs off (connection
+// kept, IDLE on) and retries from the checkpoint: a message is never skipped.
+//
+// Delivery window. With `deliveryWindow` > 1 (a sink that keeps call order, like IngestService) several deliveries are
+// in flight at once, so the sink can commit them together; they still count in UID order only.
 //
 // Baseline. Only mail that arrives after the account was added is ingested, decided by UID, never by a Date header:
 // the accounts code records `{ uidValidity, lastUid: UIDNEXT-1 }` when the account is saved (`captureBaseline`,
@@ -14,10 +19,12 @@
 // checkpoint: it resumes after a restart and shows in `status()`.
 //
 // Size. RFC822.SIZE is fetched first; a message over `maxMessageBytes` is delivered as `{ raw: empty, tooLarge: true }`
-// without downloading it (the ingest side quarantines it). Sources are downloaded one message at a time.
+// without downloading it (the ingest side quarantines it). The other sources are downloaded with one UID FETCH per
+// chunk (at most 25 messages and `fetchBatchBytes`), the next chunk while the current one is delivered.
 //
-// Marking. After a message is stored it is marked per `markAs` (`\Seen`, a keyword, or nothing; INBOX is opened
-// read-only then). Mail is never deleted or moved. A failed STORE is logged, never fatal.
+// Marking. Once the checkpoint covering stored messages is written, they are marked per `markAs` (`\Seen`, a keyword,
+// or nothing; INBOX is opened read-only then) with one UID STORE per batch. Mail is never deleted or moved. A failed
+// STORE is logged, never fatal.
 //
 // New mail. imapflow's auto-IDLE starts only after ~15 s of silence (`autoIdleDelay`), so it is off
 // (`disableAutoIdle`) and the worker re-enters IDLE itself right after each fetch. The server's `* n EXISTS` during
@@ -109,6 +116,16 @@ export interface ImapMailboxWorkerOptions extends ImapConnectionOptions {
   importSince?: Date | null;
   /** UIDs fetched per new-mail batch (default 100). */
   fetchBatchSize?: number;
+  /** Bound on the sources downloaded by one UID FETCH (default 4 MiB; a larger message is fetched alone). */
+  fetchBatchBytes?: number;
+  /**
+   * Deliveries handed to the sink before the first of them resolved (default 1). More than 1 only with a sink that
+   * handles concurrent calls in call order and, after one fails, stores no later one of the same mailbox
+   * (IngestService does): the sink can then commit them together.
+   */
+  deliveryWindow?: number;
+  /** In a long batch, the checkpoint is also written when this long passed since the last write (default 1 s). */
+  checkpointIntervalMs?: number;
   /** UIDs per import or recovery batch (default 50). */
   importBatchSize?: number;
   /** How far before the last delivered INTERNALDATE a UIDVALIDITY recovery re-lists (default 15 min). */
@@ -125,6 +142,8 @@ export interface MailboxBaseline {
 const MiB = 1024 * 1024;
 const EMPTY = new Uint8Array(0);
 const FETCH_FAILURES_BEFORE_SKIP = 3;
+/** Sources per UID FETCH: small enough that the next chunk downloads while one is delivered. */
+const FETCH_CHUNK_MESSAGES = 25;
 
 const silentLogger: Logger = {
   debug: () => undefined,
@@ -394,6 +413,51 @@ interface SessionState {
 
 type DeliveryMode = 'new' | 'import' | 'recovery';
 
+/** One UID of a batch: move past it (`skip`), deliver it without its bytes (`tooLarge`), or download and deliver it. */
+interface PlannedItem {
+  uid: number;
+  internalDate: number | null;
+  size: number;
+  action: 'skip' | 'tooLarge' | 'fetch';
+  /** For a skip: whether it counts as handled (import progress, last INTERNALDATE of a recovery). */
+  counted: boolean;
+}
+
+/** Consecutive items of a batch whose sources are fetched with one UID FETCH. */
+interface FetchChunk {
+  items: PlannedItem[];
+  /** Announced bytes of the sources to fetch. */
+  bytes: number;
+}
+
+/** The sources of a chunk that arrived (`null`: answered without one), and the error if the FETCH failed. */
+interface ChunkSources {
+  got: Map<number, Uint8Array | null>;
+  error: { err: unknown } | null;
+}
+
+type DeliveryResult = { outcome: 'stored' | 'duplicate' | 'quarantined'; size: number; tooLarge: boolean } | { err: unknown };
+
+/** An item in the delivery window: a delivery in flight, or a UID to move past once those before it resolved. */
+interface Slot {
+  item: PlannedItem;
+  counted: boolean;
+  delivery: Promise<DeliveryResult> | null;
+}
+
+/** Progress of the running batch: the checkpoint covering every resolved delivery, not yet written. */
+interface BatchRun {
+  mode: DeliveryMode;
+  working: MailboxCheckpoint;
+  /** Last UID included in `working`. */
+  lastUid: number | null;
+  flushedAt: number;
+  /** Delivered, not yet covered by a written checkpoint. */
+  delivered: number[];
+  /** Delivered and covered by a written checkpoint: marked at the end of the batch. */
+  durable: number[];
+}
+
 export class ImapMailboxWorker {
   readonly accountId: string;
   private readonly o: ImapMailboxWorkerOptions;
@@ -407,6 +471,9 @@ export class ImapMailboxWorker {
   private readonly socketTimeoutMs: number;
   private readonly backoff: { baseMs: number; maxMs: number; authBaseMs: number; authMaxMs: number };
   private readonly fetchBatchSize: number;
+  private readonly fetchBatchBytes: number;
+  private readonly deliveryWindow: number;
+  private readonly checkpointIntervalMs: number;
   private readonly importBatchSize: number;
   private readonly marginMs: number;
 
@@ -417,7 +484,7 @@ export class ImapMailboxWorker {
   private stopSignal = new Signal();
   /** A loop that outlived `stop()`'s bound (a hung delivery); a new start waits for it. */
   private draining: Promise<void> | null = null;
-  private delivering = false;
+  private deliveriesInFlight = 0;
 
   private checkpoint: MailboxCheckpoint | null = null;
   private state: MailboxWorkerState = 'stopped';
@@ -447,9 +514,20 @@ export class ImapMailboxWorker {
       authMaxMs: options.backoff?.authMaxMs ?? 300_000,
     };
     this.fetchBatchSize = options.fetchBatchSize ?? 100;
+    this.fetchBatchBytes = options.fetchBatchBytes ?? 4 * MiB;
+    this.deliveryWindow = options.deliveryWindow ?? 1;
+    this.checkpointIntervalMs = options.checkpointIntervalMs ?? 1_000;
     this.importBatchSize = options.importBatchSize ?? 50;
     this.marginMs = options.uidValidityMarginMs ?? 15 * 60_000;
-    for (const [name, v] of Object.entries({ pollIntervalMs: this.pollIntervalMs, maxMessageBytes: this.maxMessageBytes, fetchBatchSize: this.fetchBatchSize, importBatchSize: this.importBatchSize })) {
+    for (const [name, v] of Object.entries({
+      pollIntervalMs: this.pollIntervalMs,
+      maxMessageBytes: this.maxMessageBytes,
+      fetchBatchSize: this.fetchBatchSize,
+      fetchBatchBytes: this.fetchBatchBytes,
+      deliveryWindow: this.deliveryWindow,
+      checkpointIntervalMs: this.checkpointIntervalMs,
+      importBatchSize: this.importBatchSize,
+    })) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
     }
   }
@@ -480,7 +558,7 @@ export class ImapMailboxWorker {
     if (s) {
       s.signal.notify();
       // Unblock a network wait at once; a delivery in flight is allowed to finish (the loop stops after it).
-      if (!this.delivering) s.client.close();
+      if (this.deliveriesInFlight === 0) s.client.close();
     }
     let finished = false;
     await withTimeout(
@@ -845,127 +923,261 @@ export class ImapMailboxWorker {
     return true;
   }
 
+  // ---- delivery of one batch ----
+  //
+  // One UID FETCH of sizes and dates, then the sources in chunks (one UID FETCH each, at most FETCH_CHUNK_MESSAGES
+  // and `fetchBatchBytes`), the next chunk downloading while one is delivered. Deliveries go to the sink in UID order,
+  // up to `deliveryWindow` at once, and count in that order only. The checkpoint is written once per batch (and every
+  // `checkpointIntervalMs` in a long one), only covering deliveries that resolved, with every UID before them; the
+  // messages it covers are then marked with one UID STORE. A batch that stops early (failed delivery, lost
+  // connection, stop) still records and marks what was delivered before the failure.
+
   private async deliverBatch(s: SessionState, uids: number[], mode: DeliveryMode): Promise<void> {
     const metas = await this.net(s, s.client.fetchAll(uidSet(uids), { uid: true, internalDate: true, size: true }, { uid: true }), 'UID FETCH (metadata)');
     const wanted = new Set(uids);
     const byUid = new Map<number, FetchMessageObject>();
     for (const m of metas) if (wanted.has(m.uid)) byUid.set(m.uid, m);
-    for (const uid of uids) {
-      if (this.stopping) throw new StopRequested();
-      const meta = byUid.get(uid);
-      // Gone between SEARCH and FETCH (expunged): nothing to deliver, move past it.
-      if (!meta) await this.advance(mode, uid, null, false);
-      else await this.deliverOne(s, meta, mode);
-      if (mode === 'new') this.backlogNew = Math.max(0, this.backlogNew - 1);
-      if (mode === 'recovery') this.backlogRecovery = Math.max(0, this.backlogRecovery - 1);
+    const cp = this.checkpoint as MailboxCheckpoint;
+    const items = uids.map((uid) => this.planItem(cp, mode, uid, byUid.get(uid)));
+    const run: BatchRun = { mode, working: cp, lastUid: null, flushedAt: performance.now(), delivered: [], durable: [] };
+    const chunks = [...this.chunks(items)];
+    let failure: { err: unknown } | null = null;
+    try {
+      let next = this.fetchSources(s, chunks[0]);
+      for (let i = 0; i < chunks.length; i++) {
+        const sources = await next;
+        // The next chunk downloads while this one is delivered.
+        next = this.fetchSources(s, chunks[i + 1]);
+        await this.deliverChunk(s, run, chunks[i] as FetchChunk, sources);
+      }
+    } catch (err) {
+      failure = { err };
     }
+    try {
+      await this.saveProgress(run);
+    } catch (err) {
+      if (!failure) failure = { err };
+      else this.log.warn({ error: errorText(err) }, 'cannot record the progress of a stopped batch; it is delivered again');
+    }
+    await this.mark(s, run.durable.splice(0));
+    if (failure) throw failure.err;
   }
 
-  private async deliverOne(s: SessionState, meta: FetchMessageObject, mode: DeliveryMode): Promise<void> {
-    const cp = this.checkpoint as MailboxCheckpoint;
-    const uid = meta.uid;
+  /** What to do with one UID of a batch, decided from its size and INTERNALDATE. */
+  private planItem(cp: MailboxCheckpoint, mode: DeliveryMode, uid: number, meta: FetchMessageObject | undefined): PlannedItem {
+    // Gone between SEARCH and FETCH (expunged): nothing to deliver, move past it.
+    if (!meta) return { uid, internalDate: null, size: 0, action: 'skip', counted: false };
     const internalDate = toMs(meta.internalDate);
     const size = meta.size ?? 0;
     // Exact INTERNALDATE filters of recovery and of an import after a UIDVALIDITY change (SEARCH SINCE is per day).
     if (mode === 'recovery' && cp.recovery && internalDate !== null && internalDate < cp.recovery.sinceMs) {
-      await this.advance(mode, uid, internalDate, false);
-      return;
+      return { uid, internalDate, size, action: 'skip', counted: false };
     }
     if (mode === 'import' && cp.import) {
       const { since, beforeMs } = cp.import;
       if (internalDate !== null && (internalDate < since || (beforeMs != null && internalDate >= beforeMs))) {
-        await this.advance(mode, uid, internalDate, true);
-        return;
+        return { uid, internalDate, size, action: 'skip', counted: true };
       }
     }
+    const tooLarge = size > this.maxMessageBytes || (this.fetchFailures.get(`${cp.uidValidity}:${uid}`) ?? 0) >= FETCH_FAILURES_BEFORE_SKIP;
+    return { uid, internalDate, size, action: tooLarge ? 'tooLarge' : 'fetch', counted: true };
+  }
 
-    const uidKey = `${cp.uidValidity}:${uid}`;
-    let raw: Uint8Array = EMPTY;
-    let tooLarge = size > this.maxMessageBytes || (this.fetchFailures.get(uidKey) ?? 0) >= FETCH_FAILURES_BEFORE_SKIP;
-    if (!tooLarge) {
-      let msg: FetchMessageObject | false;
-      try {
-        // Scaled with the size: 60 s plus 10 s per MiB.
-        const ms = this.commandTimeoutMs + Math.ceil(size / MiB) * 10_000;
-        msg = await this.net(s, s.client.fetchOne(String(uid), { uid: true, source: true }, { uid: true }), 'UID FETCH (source)', ms);
-      } catch (err) {
-        const n = (this.fetchFailures.get(uidKey) ?? 0) + 1;
-        this.fetchFailures.set(uidKey, n);
-        if (this.fetchFailures.size > 1_000) this.fetchFailures.clear();
-        this.log.warn({ uid, attempt: n, error: errorText(err) }, 'downloading the message failed');
-        throw err;
+  /** Consecutive runs of items whose sources are fetched together (a message over the byte bound alone). */
+  private *chunks(items: PlannedItem[]): Generator<FetchChunk> {
+    let cur: PlannedItem[] = [];
+    let count = 0;
+    let bytes = 0;
+    for (const item of items) {
+      if (item.action === 'fetch' && count > 0 && (count >= FETCH_CHUNK_MESSAGES || bytes + item.size > this.fetchBatchBytes)) {
+        yield { items: cur, bytes };
+        cur = [];
+        count = 0;
+        bytes = 0;
       }
-      if (!msg) {
-        await this.advance(mode, uid, internalDate, false);
+      cur.push(item);
+      if (item.action === 'fetch') {
+        count += 1;
+        bytes += Math.max(1, item.size);
+      }
+    }
+    if (cur.length > 0) yield { items: cur, bytes };
+  }
+
+  /**
+   * Downloads the sources of a chunk with one UID FETCH. Never rejects: returns what arrived (`null`: answered without
+   * a source) and, when the command failed, its error; the caller delivers what arrived before it, then fails.
+   */
+  private async fetchSources(s: SessionState, chunk: FetchChunk | undefined): Promise<ChunkSources> {
+    const uids = chunk ? chunk.items.filter((i) => i.action === 'fetch').map((i) => i.uid) : [];
+    const got = new Map<number, Uint8Array | null>();
+    if (!chunk || uids.length === 0) return { got, error: null };
+    const wanted = new Set(uids);
+    let open = true;
+    const read = (async () => {
+      for await (const msg of s.client.fetch(uidSet(uids), { uid: true, source: true }, { uid: true })) {
+        if (!open || !wanted.has(msg.uid)) continue;
+        if (msg.source) got.set(msg.uid, new Uint8Array(msg.source.buffer, msg.source.byteOffset, msg.source.byteLength));
+        else if (!got.has(msg.uid)) got.set(msg.uid, null);
+      }
+    })();
+    try {
+      // Scaled with the size: 60 s plus 10 s per MiB.
+      await this.net(s, read, 'UID FETCH (sources)', this.commandTimeoutMs + Math.ceil(chunk.bytes / MiB) * 10_000);
+      return { got, error: null };
+    } catch (err) {
+      open = false;
+      return { got: new Map(got), error: { err } };
+    }
+  }
+
+  /** Delivers one chunk in UID order, up to `deliveryWindow` deliveries in flight; progress counts in order only. */
+  private async deliverChunk(s: SessionState, run: BatchRun, chunk: FetchChunk, sources: ChunkSources): Promise<void> {
+    const cp = this.checkpoint as MailboxCheckpoint;
+    const inflight: Slot[] = [];
+    let failure: { err: unknown } | null = null;
+
+    const settle = async (slot: Slot): Promise<void> => {
+      const result = slot.delivery ? await slot.delivery : null;
+      if (failure) return; // draining after a failure: nothing after it counts
+      if (result && 'err' in result) {
+        failure = { err: result.err instanceof DeliveryFailure ? result.err : new DeliveryFailure(slot.item.uid, result.err) };
         return;
       }
-      if (msg.source && msg.source.byteLength <= this.maxMessageBytes) {
-        raw = new Uint8Array(msg.source.buffer, msg.source.byteOffset, msg.source.byteLength);
-      } else if (msg.source) {
-        tooLarge = true;
+      if (result) {
+        this.progress(run, slot.item.uid, slot.item.internalDate, true);
+        run.delivered.push(slot.item.uid);
+        this.fetchFailures.delete(`${cp.uidValidity}:${slot.item.uid}`);
+        this.lastMessageAt = this.clock.now();
+        const sinceExists = run.mode === 'new' && s.syncExistsAt !== null ? Math.round(performance.now() - s.syncExistsAt) : undefined;
+        this.log.debug({ uid: slot.item.uid, mode: run.mode, outcome: result.outcome, size: result.size, tooLarge: result.tooLarge, msSinceExists: sinceExists }, 'message delivered');
       } else {
-        await this.advance(mode, uid, internalDate, false);
-        return;
+        this.progress(run, slot.item.uid, slot.item.internalDate, slot.counted);
       }
-    }
+      this.countDown(run.mode);
+      if (performance.now() - run.flushedAt >= this.checkpointIntervalMs) {
+        try {
+          await this.saveProgress(run);
+        } catch (err) {
+          failure = { err };
+        }
+      }
+    };
 
+    for (const item of chunk.items) {
+      if (failure) break;
+      if (this.stopping) {
+        failure = { err: new StopRequested() };
+        break;
+      }
+      let raw: Uint8Array = EMPTY;
+      let tooLarge = item.action === 'tooLarge';
+      let slot: Slot | null = null;
+      if (item.action === 'skip') slot = { item, counted: item.counted, delivery: null };
+      else if (item.action === 'fetch') {
+        const source = sources.got.get(item.uid);
+        if (source === undefined && sources.error) {
+          // The download broke off before this message: it is the suspect (a poison message is skipped after 3).
+          const uidKey = `${cp.uidValidity}:${item.uid}`;
+          const n = (this.fetchFailures.get(uidKey) ?? 0) + 1;
+          this.fetchFailures.set(uidKey, n);
+          if (this.fetchFailures.size > 1_000) this.fetchFailures.clear();
+          this.log.warn({ uid: item.uid, attempt: n, error: errorText(sources.error.err) }, 'downloading the message failed');
+          failure = { err: sources.error.err };
+          break;
+        }
+        // Not in the answer (expunged meanwhile) or answered without its bytes: nothing to deliver.
+        if (!source) slot = { item, counted: false, delivery: null };
+        else if (source.byteLength <= this.maxMessageBytes) raw = source;
+        else tooLarge = true;
+      }
+      slot ??= { item, counted: true, delivery: this.startDelivery(run, item, raw, tooLarge) };
+      inflight.push(slot);
+      while (inflight.length > 0 && (inflight.length >= this.deliveryWindow || !(inflight[0] as Slot).delivery)) await settle(inflight.shift() as Slot);
+    }
+    // Every delivery started is awaited (also after a failure), so none is still running when the batch is retried.
+    while (inflight.length > 0) await settle(inflight.shift() as Slot);
+    if (failure) throw (failure as { err: unknown }).err;
+    if (sources.error) throw sources.error.err;
+  }
+
+  /** Hands one message to the sink; resolves (never rejects) with the outcome or the error. */
+  private startDelivery(run: BatchRun, item: PlannedItem, raw: Uint8Array, tooLarge: boolean): Promise<DeliveryResult> {
+    const cp = this.checkpoint as MailboxCheckpoint;
     const message: FetchedMessage = {
       accountId: this.accountId,
       uidValidity: cp.uidValidity,
-      uid,
-      internalDate,
-      size: tooLarge ? Math.max(size, raw.byteLength) : size || raw.byteLength,
+      uid: item.uid,
+      internalDate: item.internalDate,
+      size: tooLarge ? Math.max(item.size, raw.byteLength) : item.size || raw.byteLength,
       raw: tooLarge ? EMPTY : raw,
-      imported: mode === 'import',
+      imported: run.mode === 'import',
     };
     if (tooLarge) message.tooLarge = true;
-
-    this.delivering = true;
+    this.deliveriesInFlight += 1;
+    let delivery: Promise<'stored' | 'duplicate' | 'quarantined'>;
     try {
-      const outcome = await withTimeout(this.o.sink.deliver(message), this.deliverTimeoutMs, 'sink.deliver');
-      await this.advance(mode, uid, internalDate, true);
-      this.fetchFailures.delete(uidKey);
-      this.lastMessageAt = this.clock.now();
-      const sinceExists = mode === 'new' && s.syncExistsAt !== null ? Math.round(performance.now() - s.syncExistsAt) : undefined;
-      this.log.debug({ uid, mode, outcome, size: message.size, tooLarge: message.tooLarge === true, msSinceExists: sinceExists }, 'message delivered');
+      delivery = this.o.sink.deliver(message);
     } catch (err) {
-      throw err instanceof DeliveryFailure ? err : new DeliveryFailure(uid, err);
-    } finally {
-      this.delivering = false;
+      delivery = Promise.reject(err);
     }
-    await this.mark(s, uid);
+    return withTimeout(delivery, this.deliverTimeoutMs, 'sink.deliver')
+      .then(
+        (outcome): DeliveryResult => ({ outcome, size: message.size, tooLarge: message.tooLarge === true }),
+        (err: unknown): DeliveryResult => ({ err }),
+      )
+      .finally(() => {
+        this.deliveriesInFlight -= 1;
+      });
   }
 
-  /** Moves the checkpoint past `uid` (after the sink stored it, or when there was nothing to deliver). */
-  private async advance(mode: DeliveryMode, uid: number, internalDate: number | null, counted: boolean): Promise<void> {
-    const cp = { ...(this.checkpoint as MailboxCheckpoint) };
-    if (mode === 'new') {
+  private countDown(mode: DeliveryMode): void {
+    if (mode === 'new') this.backlogNew = Math.max(0, this.backlogNew - 1);
+    if (mode === 'recovery') this.backlogRecovery = Math.max(0, this.backlogRecovery - 1);
+  }
+
+  /** Moves the batch's working checkpoint past `uid` (after the sink stored it, or when there was nothing to deliver). */
+  private progress(run: BatchRun, uid: number, internalDate: number | null, counted: boolean): void {
+    const cp = { ...run.working };
+    if (run.mode === 'new') {
       if (uid <= cp.lastUid) return;
       cp.lastUid = uid;
       if (internalDate !== null) cp.lastInternalDate = Math.max(cp.lastInternalDate ?? 0, internalDate);
-    } else if (mode === 'recovery' && cp.recovery) {
+    } else if (run.mode === 'recovery' && cp.recovery) {
       cp.recovery = { ...cp.recovery, cursorUid: Math.max(cp.recovery.cursorUid, uid) };
       if (internalDate !== null && counted) cp.lastInternalDate = Math.max(cp.lastInternalDate ?? 0, internalDate);
-    } else if (mode === 'import' && cp.import) {
+    } else if (run.mode === 'import' && cp.import) {
       cp.import = { ...cp.import, cursorUid: Math.max(cp.import.cursorUid, uid), done: cp.import.done + 1 };
     }
-    try {
-      await this.saveCheckpoint(cp);
-    } catch (err) {
-      throw new DeliveryFailure(uid, err);
-    }
+    run.working = cp;
+    run.lastUid = uid;
   }
 
-  private async mark(s: SessionState, uid: number): Promise<void> {
+  /** Writes the working checkpoint: one durable write for every delivery since the last. */
+  private async saveProgress(run: BatchRun): Promise<void> {
+    run.flushedAt = performance.now();
+    if (run.working !== this.checkpoint) {
+      try {
+        await this.saveCheckpoint(run.working);
+      } catch (err) {
+        throw new DeliveryFailure(run.lastUid ?? 0, err);
+      }
+    }
+    run.durable.push(...run.delivered.splice(0));
+  }
+
+  /** Marks delivered messages per `markAs` with one UID STORE. Best effort: a failure is logged. */
+  private async mark(s: SessionState, uids: number[]): Promise<void> {
     const markAs = this.o.markAs;
-    if (markAs.type === 'none' || s.closed) return;
+    if (markAs.type === 'none' || s.closed || uids.length === 0) return;
     const flag = markAs.type === 'seen' ? '\\Seen' : markAs.keyword;
+    const set = uidSet(uids);
     try {
-      const ok = await this.net(s, s.client.messageFlagsAdd(String(uid), [flag], { uid: true }), 'UID STORE');
-      if (!ok) this.log.warn({ uid, flag }, 'the server did not set the flag');
+      const ok = await this.net(s, s.client.messageFlagsAdd(set, [flag], { uid: true }), 'UID STORE');
+      if (!ok) this.log.warn({ uids: set, flag }, 'the server did not set the flag');
     } catch (err) {
       if (s.closed || this.stopping) return;
-      this.log.warn({ uid, flag, error: errorText(err) }, 'marking the message failed');
+      this.log.warn({ uids: set, flag, error: errorText(err) }, 'marking the messages failed');
     }
   }
 }

@@ -80,6 +80,8 @@ export function transition(session: Session, event: SessionEvent, ctx: Transitio
         case 'paused':
           next = withStatus(next, 'active', 'customer', now, effects, interactions);
           if (!session.imported) effects.push({ type: 'auto_reply', trigger: 'paused_reply' });
+          // It is now an active session with no agent (R-ASG-2).
+          if (!session.assigneeId) effects.push({ type: 'auto_assign', reason: 'reply_unassigned_active' });
           break;
         case 'resolved':
           // The customer writes again after resolution: the thread needs attention again.

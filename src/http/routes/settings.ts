@@ -39,7 +39,7 @@ const putSettings = createRoute({
 export function settingsRoutes(app: OpenAPIHono<AuthEnv>, settings: SettingsService): void {
   app.openapi(getSettings, async (c) => {
     assertAdmin(c.get('principal'));
-    return c.json(await settings.get(), 200);
+    return c.json(await settings.view(), 200);
   });
   app.openapi(putSettings, async (c) => {
     assertAdmin(c.get('principal'));
