@@ -9,6 +9,7 @@ import {
   type BlobStore,
   type Clock,
   type FetchedMessage,
+  type JobSpec,
   type IndexEntry,
   type IndexRangeOptions,
   type Logger,
@@ -124,6 +125,8 @@ export interface IngestDeps {
    * alone) and `maxBytes` of raw bytes (default 4 MiB; a larger message commits alone).
    */
   group?: { maxMessages?: number; maxBytes?: number };
+  /** Durable jobs a session change causes (CRM record policies), committed with the change. */
+  jobsFor?(change: { prev: Session | null; next: Session; message: { internalId: string; direction: 'inbound'; kind: 'customer' } }): Promise<JobSpec[]>;
   /** SHA-256 of a UTF-8 string as lowercase hex; default WebCrypto (async, off the main thread: slower per call). */
   sha256Hex?: (text: string) => string | Promise<string>;
 }
@@ -156,6 +159,8 @@ type Outcome = 'stored' | 'duplicate' | 'quarantined';
 interface Decision {
   outcome: Outcome;
   ops: WriteOp[];
+  /** Durable jobs (CRM writes…) committed with the ops (same transaction when embedded). */
+  jobs?: JobSpec[];
   /** After the commit, in delivery order (effects callback, log line). */
   after?: () => void;
   /** Raw bytes the ops carry (bounds a group). */
@@ -197,6 +202,7 @@ interface Waiting {
  */
 class PendingGroup implements Reader {
   readonly ops: WriteOp[] = [];
+  readonly jobs: JobSpec[] = [];
   readonly members: { waiting: Waiting; decision: Decision }[] = [];
   bytes = 0;
   private settingsRead: Promise<Settings> | undefined;
@@ -228,6 +234,7 @@ class PendingGroup implements Reader {
       else if (op.op === 'del') this.docs.set(op.key, { value: undefined });
       else if (op.op === 'index' || op.op === 'unindex') this.indexes.add(op.index);
     }
+    if (decision.jobs) this.jobs.push(...decision.jobs);
     this.members.push({ waiting, decision });
     this.bytes += decision.bytes;
   }
@@ -354,7 +361,7 @@ export class IngestService implements MailboxSink {
     if (!group || group.members.length === 0) return;
     if (group.ops.length > 0) {
       try {
-        await this.deps.store.commit(group.ops);
+        await this.deps.store.commit(group.ops, group.jobs);
       } catch (err) {
         // Nothing of the group was written: decide and commit each message alone, in order (a conflict retries, a bad
         // message is quarantined, an unavailable store fails it and the later ones of its mailbox).
@@ -414,7 +421,7 @@ export class IngestService implements MailboxSink {
         const decision = await this.decide(message, this.direct, parseOnce);
         if (decision.ops.length > 0) {
           try {
-            await this.deps.store.commit(decision.ops);
+            await this.deps.store.commit(decision.ops, decision.jobs);
           } catch (err) {
             if (err instanceof CommitConflictError || decision.outcome === 'quarantined' || isRetryable(err)) throw err;
             // A write this message's content makes impossible must not stall the mailbox (R-REL-3).
@@ -474,7 +481,7 @@ export class IngestService implements MailboxSink {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       try {
         const decision = await this.decideStore(message, mail, this.direct);
-        if (decision.ops.length > 0) await this.deps.store.commit(decision.ops);
+        if (decision.ops.length > 0) await this.deps.store.commit(decision.ops, decision.jobs);
         this.runAfter(decision);
         return decision.outcome === 'stored' ? 'stored' : 'duplicate';
       } catch (err) {
@@ -597,9 +604,11 @@ export class IngestService implements MailboxSink {
       ...assignOps,
     ];
     const onEffects = this.deps.onEffects;
+    const jobs = this.deps.jobsFor ? await this.deps.jobsFor({ prev, next: session, message: { internalId, direction: 'inbound', kind: 'customer' } }) : [];
     return {
       outcome: 'stored',
       ops,
+      jobs,
       bytes: rawOps.length > 0 ? message.raw.byteLength : 0,
       ...(onEffects ? { after: () => onEffects(session, effects, stored) } : {}),
     };

@@ -2,7 +2,7 @@
 // interactions, raw download, manual status changes (SPEC §11c), and the status-timer sweep (R-SES-4/5).
 import { AppError, conflict, notFound, validationError } from '../core/errors.js';
 import { decodeCursor, encodeCursor, type Page } from '../core/paging.js';
-import { CommitConflictError, type BlobStore, type Clock, type IndexEntry, type Logger, type Store } from '../core/ports.js';
+import { CommitConflictError, type JobSpec, type BlobStore, type Clock, type IndexEntry, type Logger, type Store } from '../core/ports.js';
 import type { Interaction, Session, SessionStatus } from '../core/session/model.js';
 import {
   IDX_SESSIONS,
@@ -191,6 +191,22 @@ export class SessionsService {
       try {
         await this.deps.store.commit([...ops, ...load.ops, ...intent]);
         this.deps.onEffects?.(stored, result.effects);
+        return stored;
+      } catch (err) {
+        if (!(err instanceof CommitConflictError)) throw err;
+      }
+    }
+    throw conflict(`session ${id} changed concurrently; try again`);
+  }
+
+  /** Records an interaction that changes no status (e.g. a CRM agent reply), with the jobs it causes. */
+  async note(id: string, interaction: Interaction, jobs: JobSpec[] = []): Promise<StoredSession> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const prev = await this.getStored(id);
+      const next = { ...prev, updatedAt: this.deps.clock.now(), interactions: [...prev.interactions, interaction] };
+      const { ops, stored } = saveSessionOps(prev, next);
+      try {
+        await this.deps.store.commit(ops, jobs);
         return stored;
       } catch (err) {
         if (!(err instanceof CommitConflictError)) throw err;

@@ -218,8 +218,11 @@ function base64(bytes: Uint8Array): string {
 export class SessionTranscripts implements TranscriptService {
   constructor(private readonly deps: TranscriptDeps) {}
 
-  async html(sessionId: string): Promise<string> {
-    const session = await this.deps.sessions.detail(sessionId);
+  /** The thread as it stands, or up to (and including) one message (for "after each reply" PDFs). */
+  async html(sessionId: string, uptoMessageId?: string): Promise<string> {
+    const whole = await this.deps.sessions.detail(sessionId);
+    const cut = uptoMessageId ? whole.messages.findIndex((m) => m.id === uptoMessageId) : -1;
+    const session = cut >= 0 ? { ...whole, messages: whole.messages.slice(0, cut + 1) } : whole;
     const [companyName, queueName, inlineImages] = await Promise.all([
       this.deps.companyName(),
       session.queueId && this.deps.queueName ? this.deps.queueName(session.queueId).catch(() => undefined) : Promise.resolve(undefined),
@@ -234,8 +237,8 @@ export class SessionTranscripts implements TranscriptService {
     });
   }
 
-  async pdf(sessionId: string): Promise<Uint8Array> {
-    return this.deps.renderer.render(await this.html(sessionId));
+  async pdf(sessionId: string, uptoMessageId?: string): Promise<Uint8Array> {
+    return this.deps.renderer.render(await this.html(sessionId, uptoMessageId));
   }
 
   /** cid → data URL for the messages whose HTML refers to inline images, within a byte budget. */

@@ -15,6 +15,10 @@ import { QueuesService } from '../app/queues-service.js';
 import { RoutingTablesCache } from '../app/routing-tables.js';
 import { SessionsService } from '../app/sessions-service.js';
 import { SessionTranscripts } from '../app/transcript.js';
+import { CrmSyncService } from '../app/crm-sync.js';
+import { withSessionJobs } from '../app/session-jobs.js';
+import { createCrmProvider, registryCatalog } from './crm.js';
+import type { Resolver } from '../adapters/net/host-guard.js';
 import { createChromiumPdfRenderer } from '../adapters/pdf/chromium-pdf.js';
 import { readInlineImages } from '../adapters/pdf/inline-images.js';
 import { parseMail } from '../adapters/parse/mail-parser.js';
@@ -72,7 +76,7 @@ function readOrCreate(file: string, make: () => string): { value: string; create
   return { value, created: true };
 }
 
-export async function createServices(env: Env, opts: { clock?: Clock; logger?: Logger } = {}): Promise<Services> {
+export async function createServices(env: Env, opts: { clock?: Clock; logger?: Logger; resolveHost?: Resolver } = {}): Promise<Services> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger({ level: env.LOG_LEVEL });
   const dataDir = resolve(env.DATA_DIR);
@@ -114,7 +118,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
   await runMigrations(store, MIGRATIONS, logger);
 
   const metrics = createMetrics({ defaults: env.METRICS_DEFAULTS !== 'false' && env.METRICS_DEFAULTS !== '0' });
-  const hostGuard = createHostGuard(parseAllowPolicy(env.ALLOW_PRIVATE_HOSTS));
+  const hostGuard = createHostGuard(parseAllowPolicy(env.ALLOW_PRIVATE_HOSTS), ...(opts.resolveHost ? [opts.resolveHost] : []));
   const accountsLogger = logger.child({ module: 'accounts' });
   const accounts = new AccountsService({
     store,
@@ -129,7 +133,11 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       void supervisor.refresh();
     },
   });
-  const settings = new SettingsService(store);
+  const settings = new SettingsService(store, registryCatalog, secrets);
+  // CRM record policies (R-CRM-1..6): every commit that saves a session carries the CRM jobs it causes.
+  const crmProvider = createCrmProvider({ settings, store, hostGuard, logger, clock });
+  const sessionJobs = (change: Parameters<CrmSyncService['jobsFor']>[0]) => crm.jobsFor(change);
+  const sessionStore = withSessionJobs(store, sessionJobs);
   const blobs = new StoreBlobStore(store);
   const uploads = new UploadsService(store, blobs, clock, env.UPLOAD_MAX_BYTES);
   const routing = new RoutingTablesCache(
@@ -159,14 +167,18 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     parse: (raw) => parseMail(raw),
     settings: () => settings.get(),
     routingTables: () => routing.get(),
-    onOutcome: (outcome) => metrics.messagesIngested.inc({ outcome }),
+    onOutcome: (outcome, message) => {
+      metrics.messagesIngested.inc({ outcome });
+      if (outcome === 'stored' && message.internalDate !== null) metrics.ingestLatency.observe(Math.max(0, clock.now() - message.internalDate) / 1000);
+    },
     // The raw bytes live in the same store: written in each message's own commit.
     blobOps: (key, data, meta) => blobs.opsFor(key, data, meta),
     sha256Hex: (text) => createHash('sha256').update(text).digest('hex'),
     onEffects: (session, effects) => assignment.onSessionEffects(session, effects),
+    jobsFor: (change) => crm.jobsFor(change),
   });
   const sessions = new SessionsService({
-    store,
+    store: sessionStore,
     blobs,
     clock,
     logger: logger.child({ module: 'sessions' }),
@@ -175,7 +187,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
   });
   // Auto-assignment and manual assignment (R-ASG-1..5, R-QUE-4); agents come from the agents service below.
   const assignment: AssignmentService = new AssignmentService({
-    store,
+    store: sessionStore,
     clock,
     logger: logger.child({ module: 'assignment' }),
     directory: {
@@ -201,6 +213,41 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     blobs,
     inlineImages: readInlineImages,
   });
+  const crmLogger = logger.child({ module: 'crm' });
+  const crm: CrmSyncService = new CrmSyncService({
+    store,
+    jobs: jobs!,
+    clock,
+    logger: crmLogger,
+    settings: () => settings.get(),
+    crm: crmProvider,
+    transcriptPdf: (sessionId, upto) => transcript.pdf(sessionId, upto),
+    agentEmail: async (agentId) => (await agents.find(agentId))?.email ?? null,
+    queueName: async (queueId) => (await queues.get(queueId).catch(() => null))?.name ?? null,
+    applyStatus: async (sessionId, status, actor) => {
+      await sessions.setStatus(sessionId, status, actor);
+    },
+    // An agent's public reply in the CRM: recorded on the session and queued for the outbound path (R-AGT-4).
+    onAgentReply: async (sessionId, event) => {
+      await sessions.note(sessionId, { type: 'crm_agent_reply', at: clock.now(), actor: `crm:${event.authorEmail}`, data: { eventId: event.eventId, recordId: event.recordId } }, [
+        { id: `outbound:crm-reply:${event.eventId}`, purpose: 'outbound.crm_reply', target: 'outbound', payload: { sessionId, event } },
+      ]);
+    },
+  });
+  crm.register();
+  // Polling connectors (Salesforce): one poll a minute; webhooks connectors need none.
+  let polling = false;
+  const crmPoll = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    crm
+      .pollOnce()
+      .catch((err: unknown) => crmLogger.warn({ err: (err as Error).message }, 'CRM poll failed; retrying next time'))
+      .finally(() => {
+        polling = false;
+      });
+  }, 60_000);
+  crmPoll.unref();
 
   // One IMAP worker per inbound account while the channel is on, for the mailboxes whose lease this
   // instance holds (R-GLB-1, R-REL-2).
@@ -261,6 +308,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     agents,
     assignment,
     transcript,
+    crm,
     version: VERSION,
     observe: ({ method, route, status, seconds }) => {
       metrics.httpRequests.inc({ method, route, status: String(status) });
@@ -312,6 +360,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     async close() {
       clearInterval(timerSweep);
       clearInterval(assignSweep);
+      clearInterval(crmPoll);
       await supervisor.stop();
       await assignment.close();
       await jobs!.stop();

@@ -25,6 +25,8 @@ import { uploadRoutes } from './routes/uploads.js';
 import { quarantineRoutes } from './routes/quarantine.js';
 import { queueRoutes } from './routes/queues.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { crmRoutes } from './routes/crm.js';
+import type { CrmSyncService } from '../app/crm-sync.js';
 import { transcriptRoutes } from './routes/transcript.js';
 import { assignmentRoutes } from './routes/assignment.js';
 
@@ -36,6 +38,8 @@ export interface AppDeps {
   health: HealthService;
   accounts: AccountsService;
   sessions: SessionsService;
+  /** CRM webhooks and the connector test (absent in runtimes without a store). */
+  crm?: CrmSyncService;
   quarantine: QuarantineService;
   queues: QueuesService;
   agents: AgentsService;
@@ -79,6 +83,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   app.get('/openapi.json', (c) => c.json(openApiDocument(app, deps.version)));
 
   app.use('/api/*', requireToken(deps.auth));
+  if (deps.crm) crmRoutes(app, deps.crm);
   app.use('/api/*', async (c, next) => {
     // JSON in: a write with a body in another type is refused before any handler runs (uploads excepted).
     const method = c.req.method;

@@ -19,7 +19,9 @@ export interface TestService {
   stop(): Promise<void>;
 }
 
-export async function startTestService(opts: { redisUrl?: string; env?: Record<string, string>; clock?: Clock; dataDir?: string } = {}): Promise<TestService> {
+export async function startTestService(
+  opts: { redisUrl?: string; env?: Record<string, string>; clock?: Clock; dataDir?: string; resolveHost?: (host: string) => Promise<string[]> } = {},
+): Promise<TestService> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'ec-data-'));
   chmodSync(dataDir, 0o755);
   const env = parseEnv({
@@ -32,7 +34,8 @@ export async function startTestService(opts: { redisUrl?: string; env?: Record<s
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
     ...opts.env,
   });
-  let services = await createServices(env, opts.clock ? { clock: opts.clock } : {});
+  const serviceOpts = { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.resolveHost ? { resolveHost: opts.resolveHost } : {}) };
+  let services = await createServices(env, serviceOpts);
   const handle: TestService = {
     get services() {
       return services;
@@ -58,7 +61,7 @@ export async function startTestService(opts: { redisUrl?: string; env?: Record<s
     },
     async restart() {
       await services.close();
-      services = await createServices(env, opts.clock ? { clock: opts.clock } : {});
+      services = await createServices(env, serviceOpts);
     },
     async stop() {
       await services.close();

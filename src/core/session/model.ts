@@ -16,6 +16,7 @@ export type InteractionType =
   | 'status_changed'
   | 'auto_reply_sent'
   | 'participant_added'
+  | 'crm_agent_reply'
   | 'closed';
 
 export interface Interaction {
