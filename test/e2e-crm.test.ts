@@ -140,4 +140,20 @@ describe('Zendesk end to end', () => {
     const job = await svc.services.jobs.list({ limit: 100 });
     expect(job.items.some((j) => j.purpose === 'outbound.crm_reply')).toBe(true);
   }, 90_000);
+
+  it('switching connector keeps the old one’s queued writes running against it', async () => {
+    const mid = await append('Before the switch');
+    const session = await poll('ticket', () => sessionByMessage(mid), (s) => !!s?.ticketId);
+    const ticket = session.ticketId as string;
+    expect((await svc.call('PUT', '/api/settings', { connector: { id: 'local' } })).status).toBe(200);
+    expect((await svc.call('GET', '/api/settings')).body.connector).toEqual({ id: 'local', config: {} });
+    // A write queued for Zendesk before the switch (here: queued by hand) still reaches Zendesk.
+    await svc.call('POST', `/api/sessions/${session.id}/status`, { status: 'paused' });
+    await svc.services.jobs.enqueue([{ id: `switch-test-${session.id}`, purpose: 'crm.sync_status', target: 'crm:zendesk', payload: { sessionId: session.id, reason: 'test' } }]);
+    await poll('zendesk status after the switch', async () => fake.record(ticket)?.status, (s) => s === 'pending');
+    // New sessions now go to the local connector.
+    const mid2 = await append('After the switch');
+    const after = await poll('local record', () => sessionByMessage(mid2), (s) => !!s?.ticketId);
+    expect(after.ticketId).toMatch(/^L-/);
+  }, 60_000);
 });

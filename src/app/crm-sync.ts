@@ -14,6 +14,11 @@ import type { StoredMessage } from './ingest-message.js';
 /** The CRM the service writes to now: the connector chosen in settings, one instance per configuration. */
 export interface CrmProvider {
   current(): Promise<{ id: string; instance: ConnectorInstance; statusMap: Record<SessionStatus, string> }>;
+  /**
+   * A given connector, even after the settings switched to another one: jobs queued for the old
+   * connector still run against it (its configuration is kept when switching).
+   */
+  get(connectorId: string): Promise<{ id: string; instance: ConnectorInstance; statusMap: Record<SessionStatus, string> }>;
 }
 
 export interface CrmSyncDeps {
@@ -35,6 +40,8 @@ export interface CrmSyncDeps {
 }
 
 export const crmRecordKey = (connectorId: string, recordId: string): string => `crm-record:${connectorId}:${recordId}`;
+/** `crm-session:<connectorId>:<sessionId>`: the session's record in that connector. */
+export const sessionRecordKey = (connectorId: string, sessionId: string): string => `crm-session:${connectorId}:${sessionId}`;
 export const crmEventKey = (connectorId: string, eventId: string): string => `crm-event:${connectorId}:${eventId}`;
 const CRM_EVENT_TTL_MS = 7 * 24 * 3600_000;
 const MAX_THREAD_MESSAGES = 500;
@@ -63,22 +70,24 @@ export class CrmSyncService {
 
   /** Registers the job handlers (one per purpose). */
   register(): void {
-    const handle = (fn: (payload: CrmJobPayload, job: JobRecord) => Promise<void>) => async (job: JobRecord) => {
+    const handle = (fn: (payload: CrmJobPayload & { connectorId: string }, job: JobRecord) => Promise<void>) => async (job: JobRecord) => {
+      // The target names the connector the job was queued for (`crm:<id>`), which may no longer be the current one.
+      const connectorId = job.target.startsWith('crm:') ? job.target.slice(4) : '';
       try {
-        await fn(job.payload as CrmJobPayload, job);
+        await fn({ ...(job.payload as CrmJobPayload), connectorId }, job);
       } catch (err) {
         throw jobErrorFor(err);
       }
     };
     const { jobs } = this.deps;
-    jobs.register('crm.create_record', handle((p) => this.createRecord(p.sessionId).then(() => undefined)));
+    jobs.register('crm.create_record', handle((p) => this.createRecord(p.connectorId, p.sessionId).then(() => undefined)));
     jobs.register('crm.comment_thread', handle((p, j) => this.comment(p, j.id, true)));
     jobs.register('crm.comment_metadata', handle((p, j) => this.comment(p, j.id, false)));
     jobs.register('crm.attach_pdf', handle((p, j) => this.attachPdf(p, j.id)));
     jobs.register('crm.attach_metadata', handle((p, j) => this.attachMetadata(p, j.id)));
-    jobs.register('crm.sync_status', handle((p) => this.syncStatus(p.sessionId)));
-    jobs.register('crm.sync_assignee', handle((p) => this.syncAssignee(p.sessionId)));
-    jobs.register('crm.sync_queue', handle((p) => this.syncQueue(p.sessionId)));
+    jobs.register('crm.sync_status', handle((p) => this.syncStatus(p.connectorId, p.sessionId)));
+    jobs.register('crm.sync_assignee', handle((p) => this.syncAssignee(p.connectorId, p.sessionId)));
+    jobs.register('crm.sync_queue', handle((p) => this.syncQueue(p.connectorId, p.sessionId)));
   }
 
   private async session(id: string): Promise<StoredSession> {
@@ -96,10 +105,12 @@ export class CrmSyncService {
   }
 
   /** The record of a session, creating it when needed (idempotent by the session's external id). */
-  async createRecord(sessionId: string): Promise<string> {
-    const { instance, id: connectorId } = await this.deps.crm.current();
+  async createRecord(connectorId: string, sessionId: string): Promise<string> {
+    const { instance } = await this.deps.crm.get(connectorId);
     const s = await this.session(sessionId);
-    if (s.ticketId) return s.ticketId;
+    // The session's record in THIS connector (a session keeps the id of the connector it was created in).
+    const known = await this.deps.store.get<{ recordId: string }>(sessionRecordKey(connectorId, sessionId));
+    if (known) return known.recordId;
     const found = await instance.findByExternalId(externalIdOf(sessionId));
     const recordId = found?.id ?? (await instance.createRecord(await this.recordInput(s))).id;
     await this.linkRecord(connectorId, sessionId, recordId);
@@ -130,24 +141,32 @@ export class CrmSyncService {
   private async linkRecord(connectorId: string, sessionId: string, recordId: string): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const prev = await this.session(sessionId);
-      if (prev.ticketId === recordId) break;
+      if (prev.ticketId === recordId) {
+        await this.deps.store.put(sessionRecordKey(connectorId, sessionId), { recordId });
+        return;
+      }
       const next = { ...prev, ticketId: recordId, updatedAt: this.deps.clock.now() };
       const { ops } = saveSessionOps(prev, next);
       try {
-        await this.deps.store.commit([...ops, { op: 'put', key: crmRecordKey(connectorId, recordId), value: { sessionId } }]);
+        await this.deps.store.commit([
+          ...ops,
+          { op: 'put', key: crmRecordKey(connectorId, recordId), value: { sessionId } },
+          { op: 'put', key: sessionRecordKey(connectorId, sessionId), value: { recordId } },
+        ]);
         return;
       } catch (err) {
         if ((err as Error).name !== 'CommitConflictError') throw err;
       }
     }
     await this.deps.store.put(crmRecordKey(connectorId, recordId), { sessionId });
+    await this.deps.store.put(sessionRecordKey(connectorId, sessionId), { recordId });
   }
 
   /** Runs a write on the session's record; a closed-for-good record gets a follow-up first (Zendesk). */
-  private async onRecord<T>(sessionId: string, write: (instance: ConnectorInstance, recordId: string) => Promise<T>): Promise<T> {
-    const { instance, id: connectorId } = await this.deps.crm.current();
+  private async onRecord<T>(connectorId: string, sessionId: string, write: (instance: ConnectorInstance, recordId: string) => Promise<T>): Promise<T> {
+    const { instance } = await this.deps.crm.get(connectorId);
     const s = await this.session(sessionId);
-    const recordId = s.ticketId ?? (await this.createRecord(sessionId));
+    const recordId = await this.createRecord(connectorId, sessionId);
     try {
       return await write(instance, recordId);
     } catch (err) {
@@ -162,17 +181,17 @@ export class CrmSyncService {
   }
 
   /** The thread to date as one comment: each message's new text, quoted history stripped (R-CRM-2). */
-  private async comment(p: CrmJobPayload, externalId: string, withBody: boolean): Promise<void> {
+  private async comment(p: CrmJobPayload & { connectorId: string }, externalId: string, withBody: boolean): Promise<void> {
     const messages = await this.messages(p.sessionId, p.uptoMessageId);
     const body = messages.map((m) => (withBody ? `${metadataLine(m)}\n\n${trimReply(m.text) || m.text}` : metadataLine(m))).join('\n\n———\n\n');
-    await this.onRecord(p.sessionId, (crm, recordId) => crm.addComment({ recordId, externalId, bodyText: body || '(no messages)', public: false }));
+    await this.onRecord(p.connectorId, p.sessionId, (crm, recordId) => crm.addComment({ recordId, externalId, bodyText: body || '(no messages)', public: false }));
   }
 
-  private async attachPdf(p: CrmJobPayload, externalId: string): Promise<void> {
+  private async attachPdf(p: CrmJobPayload & { connectorId: string }, externalId: string): Promise<void> {
     if (!this.deps.transcriptPdf) throw new PermanentJobError('no PDF renderer is configured');
     const bytes = await this.deps.transcriptPdf(p.sessionId, p.uptoMessageId);
     const name = `${p.sessionId}${p.uptoMessageId ? `-${p.uptoMessageId}` : ''}.pdf`;
-    await this.onRecord(p.sessionId, (crm, recordId) => crm.attachFile(recordId, { filename: name, contentType: 'application/pdf', bytes, externalId }));
+    await this.onRecord(p.connectorId, p.sessionId, (crm, recordId) => crm.attachFile(recordId, { filename: name, contentType: 'application/pdf', bytes, externalId }));
   }
 
   /** R-CRM-4: ids, participants, queue, statuses with timestamps, assignments, message list. */
@@ -203,29 +222,29 @@ export class CrmSyncService {
     };
   }
 
-  private async attachMetadata(p: CrmJobPayload, externalId: string): Promise<void> {
+  private async attachMetadata(p: CrmJobPayload & { connectorId: string }, externalId: string): Promise<void> {
     const json = JSON.stringify(await this.metadata(p.sessionId), null, 2);
-    await this.onRecord(p.sessionId, (crm, recordId) =>
+    await this.onRecord(p.connectorId, p.sessionId, (crm, recordId) =>
       crm.attachFile(recordId, { filename: `${p.sessionId}-metadata.json`, contentType: 'application/json', bytes: new TextEncoder().encode(json), externalId }),
     );
   }
 
-  private async syncStatus(sessionId: string): Promise<void> {
+  private async syncStatus(connectorId: string, sessionId: string): Promise<void> {
     const s = await this.session(sessionId);
-    await this.onRecord(sessionId, (crm, recordId) => crm.setStatus(recordId, s.status));
+    await this.onRecord(connectorId, sessionId, (crm, recordId) => crm.setStatus(recordId, s.status));
   }
 
-  private async syncAssignee(sessionId: string): Promise<void> {
+  private async syncAssignee(connectorId: string, sessionId: string): Promise<void> {
     const s = await this.session(sessionId);
     const email = s.assigneeId && this.deps.agentEmail ? await this.deps.agentEmail(s.assigneeId) : null;
-    await this.onRecord(sessionId, (crm, recordId) => crm.setAssignee(recordId, email ? { email } : null));
+    await this.onRecord(connectorId, sessionId, (crm, recordId) => crm.setAssignee(recordId, email ? { email } : null));
   }
 
-  private async syncQueue(sessionId: string): Promise<void> {
+  private async syncQueue(connectorId: string, sessionId: string): Promise<void> {
     const s = await this.session(sessionId);
     if (!s.queueId) return;
     const name = this.deps.queueName ? await this.deps.queueName(s.queueId) : null;
-    await this.onRecord(sessionId, async (crm, recordId) => {
+    await this.onRecord(connectorId, sessionId, async (crm, recordId) => {
       if (crm.setQueue) await crm.setQueue(recordId, { id: s.queueId as string, name: name ?? (s.queueId as string) });
     });
   }

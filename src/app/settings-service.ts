@@ -23,6 +23,9 @@ export const localOnlyCatalog: ConnectorCatalog = {
   secretFields: () => [],
 };
 
+/** `connector-config:<id>`: the (sealed) config of a connector the settings switched away from. */
+export const archivedConnectorKey = (id: string): string => `connector-config:${id}`;
+
 type Sealed = { sealed: string };
 const isSealed = (v: unknown): v is Sealed => typeof v === 'object' && v !== null && typeof (v as Sealed).sealed === 'string';
 /** Stands in for a kept secret while the connector validates the config (it never sees the sealed text). */
@@ -53,9 +56,18 @@ export class SettingsService {
     return this.redact(await this.get());
   }
 
-  /** The connector's config with its secrets opened, for the connector instance only. */
-  async connectorConfig(): Promise<{ id: string; config: Record<string, unknown> }> {
-    const { connector } = await this.get();
+  /**
+   * A connector's config with its secrets opened, for the connector instance only: the current one, or
+   * (by id) one the settings switched away from — its queued writes still run against it.
+   */
+  async connectorConfig(id?: string): Promise<{ id: string; config: Record<string, unknown> }> {
+    const current = (await this.get()).connector;
+    let connector = current;
+    if (id !== undefined && id !== current.id) {
+      const archived = await this.store.get<Settings['connector']>(archivedConnectorKey(id));
+      if (!archived) throw new Error(`connector ${id} is not configured (it was never the chosen connector)`);
+      connector = archived;
+    }
     const config: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(connector.config)) {
       if (isSealed(value)) {
@@ -71,6 +83,10 @@ export class SettingsService {
     const parsedPatch = parseOrThrow(SettingsPatchSchema, patch);
     // Secrets given in this update are sealed up front (sealing does not depend on the stored state).
     const current = await this.get();
+    // Switching connector keeps the old one's configuration, so writes already queued for it still run.
+    if (parsedPatch.connector?.id !== undefined && parsedPatch.connector.id !== current.connector.id) {
+      await this.store.put(archivedConnectorKey(current.connector.id), current.connector);
+    }
     const targetId = parsedPatch.connector?.id ?? current.connector.id;
     const secretKeys = this.connectors.ids().includes(targetId) ? this.connectors.secretFields(targetId) : [];
     const sealedGiven: Record<string, Sealed | null> = {};

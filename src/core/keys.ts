@@ -79,6 +79,27 @@ export const STORE_KEYS: readonly StoreKeyDoc[] = [
   { pattern: 'index agents:by-created', shape: 'member agent id, score createdAt ms', ttl: 'none', owner: 'app/agents-service.ts' },
   { pattern: 'index agents:active:by-created', shape: 'member active agent id, score createdAt ms', ttl: 'none', owner: 'app/agents-service.ts' },
   { pattern: 'index teams:by-created', shape: 'member team id, score createdAt ms', ttl: 'none', owner: 'app/agents-service.ts' },
+  // Sessions and messages (src/core/session/store-layout.ts; owner app/ingest-message.ts, app/sessions-service.ts)
+  { pattern: 'session:<sessionId>', shape: 'StoredSession (Session + rev)', ttl: 'none', owner: 'app/ingest-message.ts, app/sessions-service.ts' },
+  { pattern: 'smsg:<messageInternalId>', shape: 'StoredMessage (headers, text, sanitized html, attachment metadata, rawKey)', ttl: 'none', owner: 'app/ingest-message.ts' },
+  { pattern: 'msgid:<Message-ID | content:<sha256>>[#<hash16>]', shape: '{ sessionId, messageInternalId, contentHash, rev }', ttl: 'none', owner: 'app/ingest-message.ts (dedupe + threading)' },
+  { pattern: 'blob:raw:<messageInternalId | quarantineId>', shape: 'blob manifest + chunks (original .eml bytes)', ttl: 'none', owner: 'app/ingest-message.ts' },
+  { pattern: 'quarantine:<id>', shape: 'QuarantineEntry', ttl: 'none', owner: 'app/ingest-message.ts' },
+  { pattern: 'quarantine-src:<accountId>:<uidValidity>:<uid>', shape: '{ id, rev }', ttl: 'none', owner: 'app/ingest-message.ts (quarantine once)' },
+  { pattern: 'index sessions:updated | sessions:queue:<q> | sessions:status:<s> | sessions:assignee:<a> | sessions:unassigned | sessions:customer:<addr>', shape: 'member sessionId, score updatedAt', ttl: 'none', owner: 'core/session/store-layout.ts' },
+  { pattern: 'index session-messages:<sessionId>', shape: 'member messageInternalId, score arrival order', ttl: 'none', owner: 'app/ingest-message.ts' },
+  { pattern: 'index timers:<pausedToClosed|resolvedToClosed|activeToPaused>', shape: 'member sessionId, score when the timer clock started', ttl: 'none', owner: 'core/session/store-layout.ts' },
+  { pattern: 'index quarantine:created', shape: 'member quarantineId, score time', ttl: 'none', owner: 'app/ingest-message.ts' },
+  { pattern: 'queue:<id>', shape: 'Queue', ttl: 'none', owner: 'app/queues-service.ts' },
+  { pattern: 'account-queue:<accountId>', shape: '{ queueId } (an account belongs to at most one queue)', ttl: 'none', owner: 'app/queues-service.ts' },
+  { pattern: 'index queues:created', shape: 'member queueId, score createdAt', ttl: 'none', owner: 'app/queues-service.ts' },
+  // CRM (app/crm-sync.ts, app/settings-service.ts, entry/crm.ts)
+  { pattern: 'connector-config:<connectorId>', shape: 'sealed config of a connector the settings switched away from', ttl: 'none', owner: 'app/settings-service.ts' },
+  { pattern: 'crm-record:<connectorId>:<recordId>', shape: '{ sessionId }', ttl: 'none', owner: 'app/crm-sync.ts (CRM events → session)' },
+  { pattern: 'crm-session:<connectorId>:<sessionId>', shape: '{ recordId }', ttl: 'none', owner: 'app/crm-sync.ts' },
+  { pattern: 'crm-event:<connectorId>:<eventId>', shape: '{ at } (each CRM event applied once)', ttl: '7 days', owner: 'app/crm-sync.ts' },
+  { pattern: 'crm-poll:<connectorId>', shape: '{ checkpoint }', ttl: 'none', owner: 'app/crm-sync.ts' },
+  { pattern: 'connector:<connectorId>:<key> and index connector-keys:<connectorId>', shape: 'the connector’s own records (local connector)', ttl: 'none', owner: 'entry/crm.ts (ConnectorStorage)' },
 ];
 
 function part(value: string, what: string, allowColon = true): string {

@@ -66,28 +66,30 @@ export function connectorStorage(store: Store, namespace: string): ConnectorStor
 
 /** The connector in use, created once per (id, config) and kept: rate-limit and coalescing state live in the instance. */
 export function createCrmProvider(deps: { settings: SettingsService; store: Store; hostGuard: HostGuard; logger: Logger; clock: Clock }): CrmProvider {
-  let cached: { key: string; value: Awaited<ReturnType<CrmProvider['current']>> } | undefined;
-  return {
-    async current() {
-      const { id, config } = await deps.settings.connectorConfig();
-      const key = JSON.stringify([id, config]);
-      if (cached?.key === key) return cached.value;
-      const def = connectorRegistry.get(id);
-      if (!def) throw new Error(`connector ${id} is not registered`);
-      const parsed = def.configSchema.parse(config);
-      const log = deps.logger.child({ connector: id });
-      const instance = def.create({
-        config: parsed,
-        timeoutMs: 15_000,
-        checkHost: async (host, field) => {
-          await deps.hostGuard.check(host, `connector.config.${field}`);
-        },
-        log: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m), error: (o, m) => log.error(o, m) },
-        now: () => deps.clock.now(),
-        storage: connectorStorage(deps.store, id),
-      });
-      cached = { key, value: { id, instance, statusMap: def.statusMap as Record<SessionStatus, string> } };
-      return cached.value;
-    },
+  type Entry = Awaited<ReturnType<CrmProvider['current']>>;
+  const cache = new Map<string, { key: string; value: Entry }>();
+  const instanceFor = async (wanted?: string): Promise<Entry> => {
+    const { id, config } = await deps.settings.connectorConfig(wanted);
+    const key = JSON.stringify([id, config]);
+    const cached = cache.get(id);
+    if (cached?.key === key) return cached.value;
+    const def = connectorRegistry.get(id);
+    if (!def) throw new Error(`connector ${id} is not registered`);
+    const parsed = def.configSchema.parse(config);
+    const log = deps.logger.child({ connector: id });
+    const instance = def.create({
+      config: parsed,
+      timeoutMs: 15_000,
+      checkHost: async (host, field) => {
+        await deps.hostGuard.check(host, `connector.config.${field}`);
+      },
+      log: { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m), error: (o, m) => log.error(o, m) },
+      now: () => deps.clock.now(),
+      storage: connectorStorage(deps.store, id),
+    });
+    const value: Entry = { id, instance, statusMap: def.statusMap as Record<SessionStatus, string> };
+    cache.set(id, { key, value });
+    return value;
   };
+  return { current: () => instanceFor(), get: (id) => instanceFor(id) };
 }
