@@ -229,9 +229,15 @@ export class CrmSyncService {
     );
   }
 
+  /** Coalesced: several queued status jobs of one session write the CRM once, and only when its value changes. */
   private async syncStatus(connectorId: string, sessionId: string): Promise<void> {
     const s = await this.session(sessionId);
+    const { statusMap } = await this.deps.crm.get(connectorId);
+    const key = `crm-status:${connectorId}:${sessionId}`;
+    const synced = await this.deps.store.get<{ value: string }>(key);
+    if (synced?.value === statusMap[s.status]) return;
     await this.onRecord(connectorId, sessionId, (crm, recordId) => crm.setStatus(recordId, s.status));
+    await this.deps.store.put(key, { value: statusMap[s.status] });
   }
 
   private async syncAssignee(connectorId: string, sessionId: string): Promise<void> {
@@ -307,6 +313,8 @@ export class CrmSyncService {
         if (event.type === 'status_changed') {
           // An echo of our own write, in the CRM's coarser vocabulary, changes nothing (no loop).
           if (!crmStatusIsNews(s.status, event.status, statusMap)) continue;
+          // The CRM already holds this value: the sync job the change queues has nothing to write back.
+          await this.deps.store.put(`crm-status:${connectorId}:${s.id}`, { value: statusMap[event.status] });
           await this.deps.applyStatus(s.id, event.status, 'crm');
           applied++;
         } else if (event.type === 'agent_reply') {

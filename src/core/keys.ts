@@ -98,6 +98,7 @@ export const STORE_KEYS: readonly StoreKeyDoc[] = [
   { pattern: 'crm-record:<connectorId>:<recordId>', shape: '{ sessionId }', ttl: 'none', owner: 'app/crm-sync.ts (CRM events → session)' },
   { pattern: 'crm-session:<connectorId>:<sessionId>', shape: '{ recordId }', ttl: 'none', owner: 'app/crm-sync.ts' },
   { pattern: 'crm-event:<connectorId>:<eventId>', shape: '{ at } (each CRM event applied once)', ttl: '7 days', owner: 'app/crm-sync.ts' },
+  { pattern: 'crm-status:<connectorId>:<sessionId>', shape: '{ value } (CRM status last written; skips writes that change nothing)', ttl: 'none', owner: 'app/crm-sync.ts' },
   { pattern: 'crm-poll:<connectorId>', shape: '{ checkpoint }', ttl: 'none', owner: 'app/crm-sync.ts' },
   { pattern: 'connector:<connectorId>:<key> and index connector-keys:<connectorId>', shape: 'the connector’s own records (local connector)', ttl: 'none', owner: 'entry/crm.ts (ConnectorStorage)' },
 ];
