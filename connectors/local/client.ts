@@ -139,6 +139,16 @@ function newRecord(id: string, input: CreateRecordInput, now: number): LocalReco
  * claim and the write leaves a reservation, which the next attempt completes.
  */
 export async function createRecord(storage: ConnectorStorage, input: CreateRecordInput, now: number): Promise<LocalRecord> {
+  const record = await settleRecord(storage, input, now);
+  // The first message's attachments travel with the creation (idempotent per file: a retry adds none twice).
+  const files = input.firstComment?.attachments ?? [];
+  for (const [i, file] of files.entries()) await attachFile(storage, record.id, { ...file, externalId: `${input.externalId}:first:${i}` }, now);
+  if (files.length === 0) return record;
+  const after = await storage.get(LOCAL_KEYS.record(record.id));
+  return isLocalRecord(after) ? after : record;
+}
+
+async function settleRecord(storage: ConnectorStorage, input: CreateRecordInput, now: number): Promise<LocalRecord> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const claimed = await storage.get(LOCAL_KEYS.external(input.externalId));
     if (typeof claimed === 'string') {
