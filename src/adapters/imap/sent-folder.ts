@@ -1,25 +1,9 @@
 // Appends the exact bytes of a sent message to the account's Sent folder over IMAP (R-AGT-3), with bounded timeouts.
+import type { ImapConnectionOptions } from './mailbox-worker.js';
 import { ImapFlow, type ListResponse } from 'imapflow';
-import type { ServerEndpoint } from '../../core/account.js';
-import type { Logger } from '../../core/ports.js';
 
-/** How to reach and log in to a mailbox (the same shape as the IMAP worker's `ImapConnectionOptions`). */
-export interface SentFolderConnection {
-  imap: ServerEndpoint;
-  username: string;
-  password: string;
-  /** TCP/TLS connect budget (default 10 s, at most 15 s). */
-  connectTimeoutMs?: number;
-  /** Wait for the server greeting (default 10 s, at most 15 s). */
-  greetingTimeoutMs?: number;
-  /** Socket inactivity (default 30 s, at most 60 s). */
-  socketTimeoutMs?: number;
-  /** Bound on each IMAP command (default 30 s, at most 120 s). */
-  commandTimeoutMs?: number;
-  /** Extra TLS options (e.g. a private CA). */
-  tls?: import('node:tls').ConnectionOptions;
-  logger?: Logger;
-}
+/** How to reach and log in to a mailbox: the IMAP worker's connection options (its timeouts apply). */
+export type SentFolderConnection = ImapConnectionOptions;
 
 /** Names tried, in order, when the server marks no folder `\Sent` (case-insensitive). */
 export const SENT_FOLDER_NAMES: readonly string[] = ['Sent', 'Sent Items', 'Sent Messages', 'INBOX.Sent', 'INBOX/Sent', 'Sent Mail'];
