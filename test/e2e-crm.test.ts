@@ -104,6 +104,40 @@ describe('Zendesk end to end', () => {
     expect(fake.files(ticket).map((f) => f.filename).sort()).toEqual([`${session.id}-metadata.json`, `${session.id}.pdf`].sort());
   }, 90_000);
 
+  it('the first mail’s attached files travel with the new ticket', async () => {
+    const id = `crm-att-${Date.now()}@example.com`;
+    const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, doSTARTTLS: false, auth: { user: USER.user, pass: USER.password }, logger: false });
+    await client.connect();
+    const pdf = Buffer.from('%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n').toString('base64');
+    await client.append(
+      'INBOX',
+      [
+        'From: Ann Customer <ann@example.com>',
+        `To: ${USER.user}`,
+        'Subject: Invoice attached',
+        `Message-ID: <${id}>`,
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/mixed; boundary="b1"',
+        '',
+        '--b1',
+        'Content-Type: text/plain',
+        '',
+        'Please see the invoice.',
+        '--b1',
+        'Content-Type: application/pdf; name="invoice.pdf"',
+        'Content-Disposition: attachment; filename="invoice.pdf"',
+        'Content-Transfer-Encoding: base64',
+        '',
+        pdf,
+        '--b1--',
+        '',
+      ].join('\r\n'),
+    );
+    await client.logout();
+    const session = await poll('ticket', () => sessionByMessage(id), (s) => !!s?.ticketId);
+    expect(fake.files(session.ticketId as string).map((f) => f.filename)).toContain('invoice.pdf');
+  }, 60_000);
+
   it('with comments and PDF off, the ticket gets no body text and no file', async () => {
     await svc.call('PUT', '/api/settings', { crm: { comments: { enabled: false }, pdf: { enabled: false }, metadataFile: false } });
     const mid = await append('Quiet policy');

@@ -1,7 +1,7 @@
 // CRM synchronisation (R-CRM-1..6, R-CON-3): runs the durable CRM jobs that record policies cause
 // (src/core/crm-policy.ts), and turns CRM events (webhooks, polls) into session events through the same
 // status machine. A CRM outage delays writes, never loses them; every write is idempotent.
-import { ConnectorError, type ConnectorInstance, type CreateRecordInput, type CrmEvent, type IncomingRequest } from '../core/crm.js';
+import { ConnectorError, type ConnectorInstance, type CreateRecordInput, type CrmEvent, type FileRef, type IncomingRequest } from '../core/crm.js';
 import { crmJobsFor, crmStatusIsNews, type CrmChange, type CrmJobPayload } from '../core/crm-policy.js';
 import { AppError } from '../core/errors.js';
 import { PermanentJobError, RetryLaterError, type Clock, type JobQueue, type JobRecord, type JobSpec, type Logger, type Store } from '../core/ports.js';
@@ -30,6 +30,8 @@ export interface CrmSyncDeps {
   crm: CrmProvider;
   /** The thread as a PDF (up to a message, or whole). */
   transcriptPdf?(sessionId: string, uptoMessageId?: string): Promise<Uint8Array>;
+  /** The attached files of a stored message (the record's first comment carries them). */
+  attachmentsOf?(message: StoredMessage): Promise<FileRef[]>;
   /** Agent email for assignee sync. */
   agentEmail?(agentId: string): Promise<string | null>;
   queueName?(queueId: string): Promise<string | null>;
@@ -123,13 +125,19 @@ export class CrmSyncService {
     const withBody = settings.crm.comments.enabled;
     const assigneeEmail = s.assigneeId && this.deps.agentEmail ? await this.deps.agentEmail(s.assigneeId) : null;
     const queueName = s.queueId && this.deps.queueName ? await this.deps.queueName(s.queueId) : null;
+    const attachments = first && first.attachments.length > 0 && this.deps.attachmentsOf ? await this.deps.attachmentsOf(first) : [];
     return {
       externalId: externalIdOf(s.id),
       sessionId: s.id,
       subject: s.subject || '(no subject)',
       requester: { email: s.customer.address, ...(s.customer.name ? { name: s.customer.name } : {}) },
       firstComment: first
-        ? { bodyText: withBody ? trimReply(first.text) || first.text : metadataLine(first), public: false, ...(first.from ? { author: { email: first.from.address } } : {}) }
+        ? {
+            bodyText: withBody ? trimReply(first.text) || first.text : metadataLine(first),
+            public: false,
+            ...(first.from ? { author: { email: first.from.address } } : {}),
+            ...(attachments.length > 0 ? { attachments } : {}),
+          }
         : null,
       status: s.status,
       queue: s.queueId ? { id: s.queueId, name: queueName ?? s.queueId } : null,

@@ -22,6 +22,7 @@ import type { Resolver } from '../adapters/net/host-guard.js';
 import { createChromiumPdfRenderer } from '../adapters/pdf/chromium-pdf.js';
 import { readInlineImages } from '../adapters/pdf/inline-images.js';
 import { parseMail } from '../adapters/parse/mail-parser.js';
+import { readAttachments } from '../adapters/parse/attachments.js';
 import { ImapMailboxWorker } from '../adapters/imap/mailbox-worker.js';
 import { MailboxLease } from '../app/mailbox-lease.js';
 import { MailboxSupervisor } from '../app/mailbox-supervisor.js';
@@ -222,6 +223,10 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     settings: () => settings.get(),
     crm: crmProvider,
     transcriptPdf: (sessionId, upto) => transcript.pdf(sessionId, upto),
+    attachmentsOf: async (message) => {
+      const raw = message.rawKey ? await blobs.get(message.rawKey) : undefined;
+      return raw ? readAttachments(raw) : [];
+    },
     agentEmail: async (agentId) => (await agents.find(agentId))?.email ?? null,
     queueName: async (queueId) => (await queues.get(queueId).catch(() => null))?.name ?? null,
     applyStatus: async (sessionId, status, actor) => {
