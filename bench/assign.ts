@@ -9,7 +9,7 @@ import { AssignmentService, type AgentDirectory } from '../src/app/assignment-se
 import { loadDocOps, emptyLoadDoc } from '../src/app/assignment-load.js';
 import { queueKey, type Queue } from '../src/app/queues-service.js';
 import { openStore } from '../src/adapters/store/index.js';
-import { systemClock, type Logger, type Store, type WriteOp } from '../src/core/ports.js';
+import { silentLogger, systemClock, type Logger, type Store, type WriteOp } from '../src/core/ports.js';
 import { saveSessionOps } from '../src/core/session/store-layout.js';
 import { newInboundSession } from '../src/core/session/transition.js';
 import { startRedis, type RedisServerHandle } from '../test/helpers/redis-server.js';
@@ -25,7 +25,7 @@ const WARMUP = 50;
 const ROUNDS = Number(arg('rounds', '5'));
 const root = resolve(import.meta.dirname, '..');
 
-const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent };
+const silent: Logger = silentLogger;
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
 /** Deterministic pseudo-random numbers (the same agents' loads on every run). */

@@ -1,14 +1,14 @@
 // Auto-assignment under concurrency on real Redis with two service processes [R-ASG-5, R-ASG-3, R-ASG-4]: 500 mails
 // arriving at once in two mailboxes, each read by a different instance, are assigned so that the agents' active counts
 // differ by at most one and sum to 500; with a daily limit of 60 no agent gets more than 60 in the day and the rest waits.
-import { chmodSync, chownSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot, type DovecotHandle } from './helpers/dovecot.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 import { api, startServiceProcess, type RunningService } from './helpers/service-process.js';
 import { startSmtpServer, type SmtpServerHandle } from './helpers/smtp-server.js';
+import { tempDirs } from './helpers/temp-dirs.js';
 
 const TOKEN = 'conc-admin-token-0123456789abcdef';
 const SECRET = 'cd'.repeat(32);
@@ -21,15 +21,10 @@ const AGENTS = 5;
 let dovecot: DovecotHandle;
 let smtp: SmtpServerHandle;
 let redis: RedisServerHandle;
-const dirs: string[] = [];
 const procs: RunningService[] = [];
 
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'ec-conc-'));
-  chmodSync(d, 0o755);
-  dirs.push(d);
-  return d;
-}
+const temp = tempDirs('ec-conc-');
+const tempDir = (): string => temp.make();
 
 async function start(env: Record<string, string>): Promise<RunningService> {
   const p = await startServiceProcess({ ADMIN_TOKEN: TOKEN, SECRET_KEY: SECRET, LOG_LEVEL: 'error', ...env });
@@ -111,7 +106,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop()));
   await Promise.all([dovecot?.stop(), smtp?.stop(), redis?.stop()]);
-  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  temp.removeAll();
 });
 
 describe('auto-assignment across two instances on one Redis', () => {

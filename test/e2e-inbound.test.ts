@@ -1,8 +1,7 @@
 // End to end with real servers: mail appended to a private Dovecot becomes sessions in the service
 // process; kill -9 in the middle of a 500-message batch loses nothing and duplicates nothing [R-REL-1];
 // two instances on one Redis read each mailbox once and take over from each other [R-REL-2].
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { startDovecot, type DovecotHandle } from './helpers/dovecot.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 import { api, startServiceProcess, type RunningService } from './helpers/service-process.js';
 import { startSmtpServer, type SmtpServerHandle } from './helpers/smtp-server.js';
+import { tempDirs } from './helpers/temp-dirs.js';
 
 const TOKEN = 'e2e-admin-token-0123456789abcdef';
 const SECRET = 'ef'.repeat(32);
@@ -18,15 +18,10 @@ const USER = { user: 'support@shop.example', password: 'imap-pass-1' };
 let dovecot: DovecotHandle;
 let smtp: SmtpServerHandle;
 let redis: RedisServerHandle;
-const dirs: string[] = [];
 const procs: RunningService[] = [];
 
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'ec-e2e-'));
-  chmodSync(d, 0o755);
-  dirs.push(d);
-  return d;
-}
+const temp = tempDirs('ec-e2e-');
+const tempDir = (): string => temp.make();
 
 async function start(env: Record<string, string>): Promise<RunningService> {
   const p = await startServiceProcess({ ADMIN_TOKEN: TOKEN, SECRET_KEY: SECRET, ...env });
@@ -104,7 +99,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.kill9()));
   await Promise.all([dovecot?.stop(), smtp?.stop(), redis?.stop()]);
-  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  temp.removeAll();
 });
 
 describe('inbound end to end (service process + Dovecot)', () => {

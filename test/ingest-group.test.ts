@@ -9,10 +9,10 @@ import { SettingsService } from '../src/app/settings-service.js';
 import { StoreBlobStore } from '../src/adapters/blob/store-blob-store.js';
 import { parseMail } from '../src/adapters/parse/mail-parser.js';
 import { openSqliteStore, type SqliteStore } from '../src/adapters/store/sqlite-store.js';
-import { CommitConflictError, StoreUnavailableError, type FetchedMessage, type Logger, type Store, type WriteOp } from '../src/core/ports.js';
+import { silentLogger, CommitConflictError, StoreUnavailableError, type FetchedMessage, type Logger, type Store, type WriteOp } from '../src/core/ports.js';
 import type { RoutingTables } from '../src/core/routing.js';
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+const silent: Logger = silentLogger;
 let dir: string;
 let store: SqliteStore;
 let settings: SettingsService;

@@ -11,13 +11,13 @@ import { SettingsService } from '../src/app/settings-service.js';
 import { StoreBlobStore } from '../src/adapters/blob/store-blob-store.js';
 import { parseMail } from '../src/adapters/parse/mail-parser.js';
 import { openSqliteStore, type SqliteStore } from '../src/adapters/store/sqlite-store.js';
-import type { FetchedMessage, Logger } from '../src/core/ports.js';
+import { silentLogger, type FetchedMessage, type Logger } from '../src/core/ports.js';
 import type { RoutingTables } from '../src/core/routing.js';
 import { DAY_MS } from '../src/core/session/timers.js';
 import { makeMessageId } from '../src/core/threading/match.js';
 
 const CORPUS = join(import.meta.dirname, '..', '..', 'shared', 'corpus');
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+const silent: Logger = silentLogger;
 
 let dir: string;
 let store: SqliteStore;

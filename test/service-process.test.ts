@@ -1,22 +1,17 @@
 // `npm start` as a real process: prints URL, store and generated token; settings survive kill -9
 // on the embedded store and on Redis [R-API-3, R-REL-1]; Redis without shared secrets refuses to start.
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServiceProcess, type RunningService } from './helpers/service-process.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
+import { tempDirs } from './helpers/temp-dirs.js';
 
 const startService = (env: Record<string, string>) => startServiceProcess(env);
 const kill9 = (r: RunningService) => r.kill9();
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'ec-proc-'));
-  chmodSync(d, 0o755);
-  dirs.push(d);
-  return d;
-}
+const temp = tempDirs('ec-proc-');
+const tempDir = (): string => temp.make();
 
 let redis: RedisServerHandle;
 beforeAll(async () => {
@@ -24,7 +19,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await redis?.stop();
-  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+  temp.removeAll();
 });
 
 describe('the service process (npm start)', () => {

@@ -1,6 +1,6 @@
 // Email accounts (R-ACC-1..4): CRUD with unique addresses, sealed passwords, IMAP/SMTP checks recorded as status.
 import { z } from 'zod';
-import type { Account, AccountState, AccountStatus, ServerEndpoint } from '../core/account.js';
+import type { Account, AccountState, AccountStatus, MailboxBaseline, MailProbe, ProbeResult, ServerEndpoint } from '../core/account.js';
 import { AppError, conflict, notFound, validationError, type FieldError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { accountAddressKey, accountKey, ACCOUNTS_BY_CREATED_INDEX, mailboxCheckpointKey, type MailboxCheckpoint } from '../core/keys.js';
@@ -12,25 +12,7 @@ import { openSecret, redactSecrets } from './secret-fields.js';
 // ---------------------------------------------------------------------------------------------------
 // Ports this use case needs (implemented in src/adapters/mail/probe.ts and src/adapters/net/host-guard.ts)
 
-/** Outcome of one server check: `connected`, or the failure state with the server's own message. */
-export interface ProbeResult {
-  state: AccountState;
-  error: string | null;
-}
-
-/** INBOX position when the account was saved: only mail after it is ingested. */
-export interface MailboxBaseline {
-  uidValidity: string;
-  uidNext: number;
-}
-
-/** Checks a mailbox's servers. Implementations never throw for a server's failure and give up within 15 s. */
-export interface MailProbe {
-  checkImap(endpoint: ServerEndpoint, username: string, password: string): Promise<ProbeResult>;
-  checkSmtp(endpoint: ServerEndpoint, username: string, password: string): Promise<ProbeResult>;
-  /** Logs in, opens INBOX read-only and reads UIDVALIDITY/UIDNEXT; null when it cannot. */
-  baseline?(endpoint: ServerEndpoint, username: string, password: string): Promise<MailboxBaseline | null>;
-}
+export type { MailboxBaseline, MailProbe, ProbeResult } from '../core/account.js';
 
 /** The outbound host guard (R-REL-4): throws a 400 AppError naming `field` for a host that may not be used. */
 export interface HostChecker {

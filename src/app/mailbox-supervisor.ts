@@ -7,6 +7,7 @@
 // (server, user name, password, marking, import date) restart, and every inbound account without a worker gets one
 // if its lease can be taken (free, or expired because the instance holding it died). Reconciles never overlap;
 // refreshes that arrive during one are coalesced into a single follow-up.
+import { silentLogger } from '../core/ports.js';
 import type { Account } from '../core/account.js';
 import { systemClock, type Clock, type Logger } from '../core/ports.js';
 import type { MailboxHealth, MailboxStatusSource } from './health-service.js';
@@ -60,13 +61,6 @@ interface Failed {
   lastError: string;
 }
 
-const silentLogger: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  child: () => silentLogger,
-};
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err)).slice(0, 500);
 

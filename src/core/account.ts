@@ -50,3 +50,23 @@ export interface Account {
   updatedAt: string;
   rev: number;
 }
+
+/** Outcome of one server check: `connected`, or the failure state with the server's own message. */
+export interface ProbeResult {
+  state: AccountState;
+  error: string | null;
+}
+
+/** INBOX position when the account was saved: only mail after it is ingested. */
+export interface MailboxBaseline {
+  uidValidity: string;
+  uidNext: number;
+}
+
+/** Checks a mailbox's servers. Implementations never throw for a server's failure and give up within 15 s. */
+export interface MailProbe {
+  checkImap(endpoint: ServerEndpoint, username: string, password: string): Promise<ProbeResult>;
+  checkSmtp(endpoint: ServerEndpoint, username: string, password: string): Promise<ProbeResult>;
+  /** Logs in, opens INBOX read-only and reads UIDVALIDITY/UIDNEXT; null when it cannot. */
+  baseline?(endpoint: ServerEndpoint, username: string, password: string): Promise<MailboxBaseline | null>;
+}

@@ -56,7 +56,6 @@ export interface CreateRecordInput {
   customFields?: Record<string, string | number | boolean | null>;
   /** When the previous record of this session is closed for good: create a follow-up of it. */
   followUpOf?: string;
-  /** Marker the connector puts on every record so the CRM's own notifications skip it (e.g. a tag). */
 }
 
 export interface RecordRef {

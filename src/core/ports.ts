@@ -17,6 +17,15 @@ export interface Logger {
   child(bindings: Record<string, unknown>): Logger;
 }
 
+/** A logger that drops everything (the default where none is given, and in tests). */
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  child: () => silentLogger,
+};
+
 /** One member of an ordered index (a sorted set): ordered by score, then by member. */
 export interface IndexEntry {
   member: string;

@@ -196,7 +196,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       onlineMap: (ids) => agents.onlineMap(ids),
       isActive: async (id) => (await agents.find(id))?.active === true,
     },
-    // The CRM connectors consume transfers (group / owner change); until then, a log line.
+    // The CRM hears of transfers through the session store (a `crm.sync_queue` job in the same commit); this is a log line.
     onTransferred: (session, fromQueueId) => logger.debug({ sessionId: session.id, fromQueueId, toQueueId: session.queueId }, 'session transferred'),
   });
   const quarantine = new QuarantineService(store, blobs, ingest);

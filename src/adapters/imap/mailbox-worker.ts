@@ -44,9 +44,10 @@
 // and nothing old is re-ingested. An unfinished import restarts under the new UIDs, selecting by INTERNALDATE before
 // the baseline time. Tested by deleting Dovecot's `dovecot-uidlist` and index files while it is down (it then
 // assigns UIDVALIDITY+1 and renumbers from 1).
+import { silentLogger } from '../../core/ports.js';
 import type { ConnectionOptions } from 'node:tls';
 import { ImapFlow, type FetchMessageObject, type MailboxObject, type SearchObject } from 'imapflow';
-import type { ServerEndpoint } from '../../core/account.js';
+import type { MailboxBaseline, ServerEndpoint } from '../../core/account.js';
 import { mailboxCheckpointKey, type MailboxCheckpoint, type MailboxImportProgress } from '../../core/keys.js';
 import { systemClock, type Clock, type FetchedMessage, type Logger, type MailboxSink, type Store } from '../../core/ports.js';
 
@@ -134,10 +135,7 @@ export interface ImapMailboxWorkerOptions extends ImapConnectionOptions {
   guardHost?: (host: string) => Promise<unknown>;
 }
 
-export interface MailboxBaseline {
-  uidValidity: string;
-  uidNext: number;
-}
+export type { MailboxBaseline };
 
 const MiB = 1024 * 1024;
 const EMPTY = new Uint8Array(0);
@@ -145,13 +143,6 @@ const FETCH_FAILURES_BEFORE_SKIP = 3;
 /** Sources per UID FETCH: small enough that the next chunk downloads while one is delivered. */
 const FETCH_CHUNK_MESSAGES = 25;
 
-const silentLogger: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  child: () => silentLogger,
-};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Small pure helpers (exported for tests)

@@ -1,13 +1,7 @@
-// Small helpers shared by the job runners: silent logger, bounded awaits, opaque list cursors.
+// Small helpers shared by the job runners: silent logger (re-exported from core), bounded awaits, opaque list cursors.
+import { silentLogger } from '../../core/ports.js';
 import type { Logger } from '../../core/ports.js';
 
-export const silentLogger: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  child: () => silentLogger,
-};
 
 export class TimeoutError extends Error {
   constructor(what: string, ms: number) {
@@ -68,3 +62,5 @@ export const MAX_LIST_LIMIT = 500;
 export function clampLimit(limit: number): number {
   return Math.min(Math.max(1, Math.floor(Number.isFinite(limit) ? limit : 1)), MAX_LIST_LIMIT);
 }
+
+export { silentLogger };

@@ -1,19 +1,10 @@
 // Mail server checks for email accounts (R-ACC-4): IMAP login (imapflow), SMTP auth (nodemailer), INBOX baseline; errors classified into states.
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import nodemailer from 'nodemailer';
-import type { AccountState, ServerEndpoint } from '../../core/account.js';
+import type { AccountState, MailboxBaseline, ProbeResult, ServerEndpoint } from '../../core/account.js';
 import type { Logger } from '../../core/ports.js';
 
-/** Outcome of one check: `connected`, or a failure state with the server's (or socket's) own message. */
-export interface ProbeResult {
-  state: AccountState;
-  error: string | null;
-}
-
-export interface MailboxBaseline {
-  uidValidity: string;
-  uidNext: number;
-}
+export type { MailboxBaseline, ProbeResult };
 
 export interface MailProbeAdapter {
   checkImap(endpoint: ServerEndpoint, username: string, password: string): Promise<ProbeResult>;

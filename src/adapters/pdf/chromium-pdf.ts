@@ -1,4 +1,5 @@
 // PdfRenderer on playwright-core and the system Chromium: one long-lived browser, a bounded pool of pages, no network.
+import { silentLogger } from '../../core/ports.js';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import PQueue from 'p-queue';
@@ -51,7 +52,6 @@ export const CHROMIUM_ARGS = [
 
 const MARGIN = { top: '15mm', bottom: '15mm', left: '12mm', right: '12mm' };
 
-const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent };
 
 class RenderTimeoutError extends Error {
   constructor(ms: number) {
@@ -81,7 +81,7 @@ export function createChromiumPdfRenderer(opts: ChromiumPdfOptions = {}): Chromi
   const maxQueued = opts.maxQueued ?? 100;
   const maxPageUses = opts.maxPageUses ?? 100;
   const idleCloseMs = opts.idleCloseMs ?? 5 * 60_000;
-  const logger = opts.logger ?? silent;
+  const logger = opts.logger ?? silentLogger;
   const queue = new PQueue({ concurrency: Math.max(1, opts.pages ?? 2) });
   let browser: Promise<Browser> | undefined;
   let closed = false;

@@ -5,7 +5,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerEndpoint } from '../../core/account.js';
 import { AUTO_REPLY_HEADERS } from '../../core/policies/loop-guard.js';
-import type { Logger } from '../../core/ports.js';
+import { silentLogger, type Logger } from '../../core/ports.js';
 import { makeMessageId } from '../../core/threading/match.js';
 import { startDovecot, type DovecotHandle } from '../../../test/helpers/dovecot.js';
 import { freePort } from '../../../test/helpers/ports.js';
@@ -13,7 +13,7 @@ import { startSmtpServer, type SmtpServerHandle } from '../../../test/helpers/sm
 import { appendToSent } from '../imap/sent-folder.js';
 import { createMailSender, MailSendError, transportFingerprint, UnsafeMessageError, type OutgoingMessage, type SenderAccount } from './sender.js';
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+const silent: Logger = silentLogger;
 const USER = { user: 'support', password: 'secret-pw' };
 const PNG = Uint8Array.from(Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==', 'base64'));
 

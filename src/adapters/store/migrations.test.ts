@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Logger, Store, WriteOp } from '../../core/ports.js';
+import { silentLogger, type Logger, type Store, type WriteOp } from '../../core/ports.js';
 import { startRedis, type RedisServerHandle } from '../../../test/helpers/redis-server.js';
 import {
   CURRENT_SCHEMA_VERSION,
@@ -47,7 +47,7 @@ async function loadFixture(store: Store, documents: Record<string, unknown> = fi
   await store.commit(ops);
 }
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const quiet: Logger = silentLogger;
 
 const untouchedKeys = Object.keys(fixture.documents).filter((k) => k !== 'config:settings' && k !== 'meta:schemaVersion');
 

@@ -7,6 +7,7 @@
 //   - newer version than this code knows: refuses to start (SchemaVersionError), so an old build never
 //     rewrites data it does not understand.
 // One instance migrates at a time (`meta:migrationLock`, with a TTL so a crashed holder cannot block forever).
+import { silentLogger } from '../../core/ports.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger, Store } from '../../core/ports.js';
 import { LEGACY_V1_SETTINGS_KEY, MIGRATION_LOCK_KEY, SCHEMA_VERSION_KEY, SETTINGS_KEY } from '../../core/keys.js';
@@ -45,13 +46,6 @@ export interface RunMigrationsOptions {
   pollMs?: number;
 }
 
-const noopLogger: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  child: () => noopLogger,
-};
 
 // ---- migration 2: `config:settings` (flat, dotted keys) -> `settings` (nested object) ----
 
@@ -166,7 +160,7 @@ export async function runMigrations(
   options: RunMigrationsOptions = {},
 ): Promise<MigrationResult> {
   checkMigrations(migrations);
-  const log = (logger ?? noopLogger).child({ component: 'migrations' });
+  const log = (logger ?? silentLogger).child({ component: 'migrations' });
   const latest = options.latest ?? migrations[migrations.length - 1]?.version ?? 1;
   const markers = options.legacyV1Markers ?? [LEGACY_V1_SETTINGS_KEY];
   const lockTtlMs = options.lockTtlMs ?? 5 * 60_000;

@@ -7,6 +7,7 @@
 // One node-redis client serves Keyv (passed to KeyvRedis) and the atomic paths, so both see the same keys.
 // Availability: the client fails fast while disconnected (no offline queue), reconnects forever with capped
 // backoff, and every call is bounded by a timeout; connection failures surface as StoreUnavailableError.
+import { silentLogger } from '../../core/ports.js';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import KeyvRedis from '@keyv/redis';
@@ -240,13 +241,6 @@ return 0
 /** Concurrent-change retries of `update` before it gives up (each retry re-reads and re-runs `fn`). */
 const MAX_UPDATE_ATTEMPTS = 32;
 
-const noopLogger: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  child: () => noopLogger,
-};
 
 /** Waits for `promise` at most `ms`; resolves `undefined` on timeout (and leaves no timer behind). */
 async function settleWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
@@ -317,7 +311,7 @@ export class RedisStore implements Store {
     this.jobSink = options.jobSink;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 3000;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 2000;
-    this.log = (options.logger ?? noopLogger).child({ component: 'redis-store' });
+    this.log = (options.logger ?? silentLogger).child({ component: 'redis-store' });
     const maxDelay = options.maxReconnectDelayMs ?? 2000;
     this.client = createClient({
       url: options.url,
