@@ -221,7 +221,8 @@ export function createChromiumPdfRenderer(opts: ChromiumPdfOptions = {}): Chromi
       // Renders still waiting when close() runs are refused; the running ones finish (bounded by close()).
       if (closed) throw new AppError('dependency_unavailable', 'the PDF renderer is closing');
       try {
-        // One retry when the browser died under this render (crash, OOM kill): the next attempt relaunches it.
+        // One retry when the browser died under this render (crash, OOM kill): the next attempt relaunches it;
+        // likewise when the page lost its document mid-render (the failed page is closed, the retry gets a fresh one).
         for (let attempt = 1; ; attempt++) {
           const b = await current();
           try {
@@ -232,6 +233,10 @@ export function createChromiumPdfRenderer(opts: ChromiumPdfOptions = {}): Chromi
             if (attempt < 2 && !closed && !b.isConnected()) {
               if (browser && (await browser.catch(() => undefined)) === b) browser = undefined;
               logger.warn({ err: (err as Error).message }, 'the PDF browser died during a render; retrying once');
+              continue;
+            }
+            if (attempt < 2 && !closed && /Execution context was destroyed|Target (?:page, context or browser )?(?:has been )?closed/i.test((err as Error).message ?? '')) {
+              logger.warn({ err: (err as Error).message }, 'the PDF page lost its document during a render; retrying once on a fresh page');
               continue;
             }
             if (err instanceof RenderTimeoutError) throw new AppError('dependency_unavailable', err.message);
