@@ -4,6 +4,7 @@
 // forged or unsigned webhooks → 401 and nothing changes [R-CRM-1..5, R-AGT-4, R-CON-1..3].
 import { setupServer } from 'msw/node';
 import { ImapFlow } from 'imapflow';
+import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createZendeskFake, type ZendeskFake } from '../connectors/zendesk/fake.js';
 import { RECORD_MARKER } from '../connectors/contract.js';
@@ -173,6 +174,40 @@ describe('Zendesk end to end', () => {
     expect(detail.interactions.map((i: { type: string }) => i.type)).toContain('crm_agent_reply');
     const job = await svc.services.jobs.list({ limit: 100 });
     expect(job.items.some((j) => j.purpose === 'outbound.crm_reply')).toBe(true);
+    // R-AGT-4: the CRM reply goes out as the same mail as a workspace reply, threaded, once (the webhook replayed).
+    expect((await post(fake.webhook({ type: 'agent_reply', recordId: ticket, bodyText: 'We are sending a new printer.', authorEmail: 'agent1@example.com', at: Date.now(), eventId: 'ev-2' }))).status).toBe(200);
+    const sent = await poll(
+      'the CRM reply at the SMTP server',
+      async () => (await Promise.all(smtp.received.map((r) => simpleParser(r.raw)))).filter((m) => m.text?.includes('We are sending a new printer.')),
+      (l) => l.length >= 1,
+    );
+    expect(sent[0]?.inReplyTo).toBe(`<${mid}>`);
+    expect(sent[0]?.to && !Array.isArray(sent[0].to) ? sent[0].to.value[0]?.address : '').toBe('ann@example.com');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await Promise.all(smtp.received.map((r) => simpleParser(r.raw)))).filter((m) => m.text?.includes('We are sending a new printer.'))).toHaveLength(1);
+    const replied = (await svc.call('GET', `/api/sessions/${session.id}`)).body;
+    expect(replied.status).toBe('active');
+    expect(replied.messages.some((m: any) => m.direction === 'outbound' && m.kind === 'agent_reply')).toBe(true);
+  }, 90_000);
+
+  it('after each agent reply: the thread to date as a comment and a PDF on the ticket, marked', async () => {
+    await svc.call('PUT', '/api/settings', { crm: { comments: { enabled: true, frequency: 'each_reply' }, pdf: { enabled: true, frequency: 'each_reply' }, metadataFile: false } });
+    try {
+      const agent = await svc.call('POST', '/api/agents', { name: 'Eve Agent', firstName: 'Eve', email: 'eve@shop.example', company: 'Shop' });
+      expect(agent.status).toBe(201);
+      const mid = await append('Each reply policy');
+      const session = await poll('ticket', () => sessionByMessage(mid), (s) => !!s?.ticketId);
+      const ticket = session.ticketId as string;
+      const res = await svc.call('POST', `/api/sessions/${session.id}/replies`, { agentId: agent.body.id, text: 'Replacement shipped today.' });
+      expect(res.status).toBe(202);
+      const comment = await poll('comment after the reply', async () => fake.comments(ticket).find((c) => c.body.includes('Replacement shipped today.')), (c) => !!c);
+      expect(comment?.body).toContain('My printer is broken.');
+      expect(comment?.public).toBe(false);
+      await poll('PDF after the reply', async () => fake.files(ticket).map((f) => f.filename), (names) => names.some((n) => n.endsWith('.pdf')));
+      expect(fake.record(ticket)?.tags).toContain(RECORD_MARKER);
+    } finally {
+      await svc.call('PUT', '/api/settings', { crm: { comments: { frequency: 'session_end' }, pdf: { frequency: 'session_end' } } });
+    }
   }, 90_000);
 
   it('switching connector keeps the old one’s queued writes running against it', async () => {

@@ -215,6 +215,12 @@ export class AgentsService {
     return this.deps.store.get<Agent>(agentKey(id));
   }
 
+  /** The agent with this email (unique among agents), e.g. the author of a CRM reply. */
+  async findByEmail(email: string): Promise<Agent | undefined> {
+    const id = await this.deps.store.get<string>(agentEmailKey(email.trim().toLowerCase()));
+    return id ? this.find(id) : undefined;
+  }
+
   async get(id: string): Promise<Agent> {
     const agent = await this.find(id);
     if (!agent) throw notFound('agent', id);

@@ -90,6 +90,7 @@ export class CrmSyncService {
     jobs.register('crm.sync_status', handle((p) => this.syncStatus(p.connectorId, p.sessionId)));
     jobs.register('crm.sync_assignee', handle((p) => this.syncAssignee(p.connectorId, p.sessionId)));
     jobs.register('crm.sync_queue', handle((p) => this.syncQueue(p.connectorId, p.sessionId)));
+    jobs.register('crm.delivery_failed', handle((p, j) => this.deliveryFailed(p, j.id)));
   }
 
   private async session(id: string): Promise<StoredSession> {
@@ -193,6 +194,14 @@ export class CrmSyncService {
     const messages = await this.messages(p.sessionId, p.uptoMessageId);
     const body = messages.map((m) => (withBody ? `${metadataLine(m)}\n\n${trimReply(m.text) || m.text}` : metadataLine(m))).join('\n\n———\n\n');
     await this.onRecord(p.connectorId, p.sessionId, (crm, recordId) => crm.addComment({ recordId, externalId, bodyText: body || '(no messages)', public: false }));
+  }
+
+  /** An outbound message was refused or bounced: an internal note on the record says which, to whom, and why. */
+  private async deliveryFailed(p: CrmJobPayload & { connectorId: string }, externalId: string): Promise<void> {
+    const m = p.messageId ? await this.deps.store.get<StoredMessage>(messageKey(p.messageId)) : undefined;
+    const to = m ? [...m.to, ...m.cc].map((a) => a.address).join(', ') : 'the customer';
+    const body = `Email not delivered${m ? ` — “${m.subject}” to ${to}` : ''}: ${p.reason}`;
+    await this.onRecord(p.connectorId, p.sessionId, (crm, recordId) => crm.addComment({ recordId, externalId, bodyText: body, public: false }));
   }
 
   private async attachPdf(p: CrmJobPayload & { connectorId: string }, externalId: string): Promise<void> {

@@ -4,6 +4,7 @@
 import { AppError, notFound } from '../core/errors.js';
 import { newSessionId } from '../core/ids.js';
 import type { InboundMail, MailAddress } from '../core/mail/inbound.js';
+import type { Delivery } from '../core/outbound/outgoing.js';
 import {
   CommitConflictError,
   type BlobStore,
@@ -37,7 +38,19 @@ import { decideThread, normalizeSubject, threadKeys, type ThreadKeys, type Threa
 import type { Settings } from '../config/settings.js';
 import { agentLoadOps, autoAssignIntentOps } from './assignment-load.js';
 
-export type MessageFlag = 'new_participant' | 'duplicate_message_id' | 'imported' | 'no_message_id';
+/** What a delivery report says about our mail (see core/mail/bounce.ts). */
+export interface BounceInfo {
+  /** Our Message-IDs (no brackets) the report refers to. */
+  ourMessageIds: string[];
+  /** 5.x.x / failed: the mail will not arrive. A delay (4.x.x) is noted on the session only. */
+  permanent: boolean;
+  reason: string;
+}
+
+export type MessageFlag = 'new_participant' | 'duplicate_message_id' | 'imported' | 'no_message_id' | 'bounce';
+
+/** What a stored message is: a customer's mail, an agent's reply, an auto-reply, or a bounce of one of ours. */
+export type MessageKind = 'customer' | 'agent_reply' | 'auto_reply' | 'bounce';
 
 /** A message of a session as stored (bodies may be purged by retention later; headers stay). */
 export interface StoredMessage {
@@ -66,14 +79,26 @@ export interface StoredMessage {
   source: { uidValidity: string; uid: number } | null;
   rawKey: string | null;
   flags: MessageFlag[];
+  /** Absent on messages stored before outbound existed: `customer` when inbound. */
+  kind?: MessageKind;
+  /** Outbound: the agent who wrote it (null for auto-replies). */
+  agentId?: string | null;
+  /** Outbound: blind copies (envelope only, never in the headers). */
+  bcc?: MailAddress[];
+  /** Outbound: where the delivery stands (durable outbox). */
+  delivery?: Delivery;
+  /** A bounce: the outbound message it reports on. */
+  bounceOf?: string;
 }
 
 /** The claim on a Message-ID (or content hash): which session and message hold it. */
-interface MessageIdClaim {
+export interface MessageIdClaim {
   sessionId: string;
   messageInternalId: string;
-  /** Fingerprint of what the sender wrote (see contentFingerprint). */
+  /** Fingerprint of what the sender wrote (see contentFingerprint); `outbound` for mail we sent. */
   contentHash: string;
+  /** Mail we sent: a copy reaching one of our mailboxes (Cc to ourselves, a list) is never a new message. */
+  outbound?: boolean;
   rev: number;
 }
 
@@ -126,7 +151,20 @@ export interface IngestDeps {
    */
   group?: { maxMessages?: number; maxBytes?: number };
   /** Durable jobs a session change causes (CRM record policies), committed with the change. */
-  jobsFor?(change: { prev: Session | null; next: Session; message: { internalId: string; direction: 'inbound'; kind: 'customer' } }): Promise<JobSpec[]>;
+  jobsFor?(change: {
+    prev: Session | null;
+    next: Session;
+    message: { internalId: string; direction: 'inbound'; kind: 'customer' };
+    /** What the transition asks for (auto-reply triggers…), with the mail and its arrival for the loop guard. */
+    effects: SessionEffect[];
+    mail: InboundMail;
+    arrival: { internalDate: number | null; imported: boolean; now: number };
+  }): Promise<JobSpec[]>;
+  /** Delivery reports (DSNs) for mail we sent: how to read one, and the CRM jobs a permanent failure causes. */
+  bounces?: {
+    parse(raw: Uint8Array, mail: InboundMail): BounceInfo | null;
+    jobs(sessionId: string, outboundInternalId: string, reason: string): Promise<JobSpec[]>;
+  };
   /** SHA-256 of a UTF-8 string as lowercase hex; default WebCrypto (async, off the main thread: slower per call). */
   sha256Hex?: (text: string) => string | Promise<string>;
 }
@@ -508,7 +546,7 @@ export class IngestService implements MailboxSink {
       // Same Message-ID and same content (re-upload, second mailbox, replay): the same mail. Transport
       // headers may differ between copies, so the content fingerprint leaves them out. Another mail
       // that reuses the Message-ID (broken senders, bounce generators) is kept under its own key.
-      if (claim.contentHash === contentHash || !mail.messageId) return { outcome: 'duplicate', ops: [], bytes: 0 };
+      if (claim.outbound || claim.contentHash === contentHash || !mail.messageId) return { outcome: 'duplicate', ops: [], bytes: 0 };
       const distinct = messageIdKey(`${identity}#${contentHash.slice(0, 16)}`);
       if (await ctx.r.get(distinct)) return { outcome: 'duplicate', ops: [], bytes: 0 };
       claimKey = distinct;
@@ -516,6 +554,12 @@ export class IngestService implements MailboxSink {
     }
     const settings = await ctx.settings();
     const now = this.deps.clock.now();
+    // A delivery report for mail we sent is filed with that mail (issue 9b): no session, no auto-reply.
+    const bounce = this.deps.bounces?.parse(message.raw, mail);
+    if (bounce) {
+      const decided = await this.decideBounce(message, mail, bounce, identity, claimKey, flags, contentHash, now, ctx.r);
+      if (decided) return decided;
+    }
     const match = await this.findThread(keys, threadIds, threadClaims, settings, now, ctx.r);
     return this.decideNew(message, mail, identity, claimKey, flags, contentHash, settings, now, match, ctx.r);
   }
@@ -588,6 +632,7 @@ export class IngestService implements MailboxSink {
       source: { uidValidity: message.uidValidity, uid: message.uid },
       rawKey,
       flags,
+      kind: 'customer',
     };
     const { ops: sessionOps } = saveSessionOps(prev, session);
     // Assignment bookkeeping (assignment-load.ts): assignees' active counts + durable auto-assign intent (R-ASG-2/3).
@@ -604,13 +649,106 @@ export class IngestService implements MailboxSink {
       ...assignOps,
     ];
     const onEffects = this.deps.onEffects;
-    const jobs = this.deps.jobsFor ? await this.deps.jobsFor({ prev, next: session, message: { internalId, direction: 'inbound', kind: 'customer' } }) : [];
+    const jobs = this.deps.jobsFor
+      ? await this.deps.jobsFor({
+          prev,
+          next: session,
+          message: { internalId, direction: 'inbound', kind: 'customer' },
+          effects,
+          mail,
+          arrival: { internalDate: message.internalDate, imported: message.imported, now },
+        })
+      : [];
     return {
       outcome: 'stored',
       ops,
       jobs,
       bytes: rawOps.length > 0 ? message.raw.byteLength : 0,
       ...(onEffects ? { after: () => onEffects(session, effects, stored) } : {}),
+    };
+  }
+
+  /**
+   * Files a bounce of one of our outbound messages: stored as a `bounce` message of that session, the outbound
+   * message marked bounced (permanent failures), a `delivery_failed` interaction, the CRM told. Null when the report
+   * names no message we sent (it is then ingested as ordinary mail, and the loop guard keeps it from an auto-reply).
+   */
+  private async decideBounce(
+    message: FetchedMessage,
+    mail: InboundMail,
+    bounce: BounceInfo,
+    identity: string,
+    claimKey: string,
+    flags: MessageFlag[],
+    contentHash: string,
+    now: number,
+    r: Reader,
+  ): Promise<Decision | null> {
+    const ids = bounce.ourMessageIds.slice(0, 20);
+    if (ids.length === 0) return null;
+    const claims = await r.getMany<MessageIdClaim>(ids.map(messageIdKey));
+    const hit = claims.find((c): c is MessageIdClaim => !!c && c.outbound === true);
+    if (!hit) return null;
+    const [prev, original] = await Promise.all([r.get<StoredSession>(sessionKey(hit.sessionId)), r.get<StoredMessage>(messageKey(hit.messageInternalId))]);
+    if (!prev || !original) return null;
+    const internalId = `msg_${(await this.hash(`${claimKey}|${prev.id}`)).slice(0, 24)}`;
+    const rawKey = rawBlobKey(internalId);
+    const rawOps = await this.rawBytes(rawKey, message.raw);
+    const outcome = bounce.permanent ? 'bounced' : 'delayed';
+    const reason = bounce.reason.slice(0, 500);
+    const next: Session = {
+      ...prev,
+      updatedAt: now,
+      messageCount: prev.messageCount + 1,
+      interactions: [
+        ...prev.interactions,
+        { type: 'delivery_failed', at: now, actor: 'system', data: { messageId: original.messageId, internalId: original.id, outcome, reason, report: internalId } },
+      ],
+    };
+    const stored: StoredMessage = {
+      id: internalId,
+      sessionId: prev.id,
+      direction: 'inbound',
+      messageId: mail.messageId,
+      from: mail.from,
+      to: mail.to,
+      cc: mail.cc,
+      subject: mail.subject,
+      date: mail.date !== null ? new Date(mail.date).toISOString() : null,
+      receivedAt: new Date(now).toISOString(),
+      arrivedAt: message.internalDate !== null ? new Date(message.internalDate).toISOString() : null,
+      text: mail.text,
+      html: mail.html,
+      attachments: mail.attachments,
+      headers: mail.headers,
+      size: mail.size,
+      sha256: mail.sha256,
+      accountId: message.accountId,
+      source: { uidValidity: message.uidValidity, uid: message.uid },
+      rawKey,
+      flags: [...flags, 'bounce'],
+      kind: 'bounce',
+      bounceOf: original.id,
+    };
+    const ops: WriteOp[] = [
+      ...rawOps,
+      { op: 'check', key: claimKey, rev: null },
+      { op: 'put', key: claimKey, value: { sessionId: prev.id, messageInternalId: internalId, contentHash, rev: 1 } satisfies MessageIdClaim },
+      { op: 'put', key: messageKey(internalId), value: stored },
+      { op: 'index', index: idxSessionMessages(prev.id), member: internalId, score: next.messageCount },
+      ...saveSessionOps(prev, next).ops,
+    ];
+    if (bounce.permanent && original.delivery && original.delivery.state !== 'bounced') {
+      ops.push({ op: 'put', key: messageKey(original.id), value: { ...original, delivery: { ...original.delivery, state: 'bounced', failedAt: new Date(now).toISOString(), lastError: reason } } });
+    }
+    const jobs = bounce.permanent && this.deps.bounces ? await this.deps.bounces.jobs(prev.id, original.id, reason) : [];
+    const { logger } = this.deps;
+    return {
+      outcome: 'stored',
+      ops,
+      jobs,
+      bytes: rawOps.length > 0 ? message.raw.byteLength : 0,
+      after: () => logger.warn({ sessionId: prev.id, messageId: original.messageId, outcome, reason, identity }, 'delivery report for our mail'),
     };
   }
 

@@ -8,6 +8,8 @@ import { newId } from '../core/ids.js';
 import { decodeCursor, pageFromEntries, type Page } from '../core/paging.js';
 import { parseOrThrow } from '../config/validation.js';
 import { validateHours, type Hours } from '../core/hours/hours.js';
+import { AUTO_REPLY_TAGS, SIGNATURE_TAGS, scanTags } from '../core/templates/tags.js';
+import type { FieldError } from '../core/errors.js';
 
 export const queueKey = (id: string): string => `queue:${id}`;
 export const accountQueueKey = (accountId: string): string => `account-queue:${accountId}`;
@@ -104,6 +106,11 @@ export interface QueueDeps {
   channelEnabled(): Promise<boolean>;
   /** Account lookup (outbound-only accounts cannot be a queue's default address, R-ACC-3). */
   account(id: string): Promise<{ outboundOnly: boolean } | undefined>;
+  /**
+   * Checks auto-reply files (upload ids) against R-ARP-2 and keeps them (uploads otherwise expire): the refusals,
+   * each naming the file (index) and the rule; [] when all are fine.
+   */
+  checkFiles?(uploadIds: string[]): Promise<{ index: number; message: string }[]>;
   onChange?: () => void;
 }
 
@@ -192,6 +199,24 @@ export class QueuesService {
   }
 
   private async validate(next: Queue, prev: Queue | null): Promise<void> {
+    // R-ARP-5 / R-SIG-2: an unknown tag is refused at save time, never sent as a raw `@{...}`.
+    const tagErrors: FieldError[] = [];
+    for (const [path, html, allowed] of [
+      ['signature.html', next.signature.html, SIGNATURE_TAGS],
+      ['autoReply.html', next.autoReply.html, AUTO_REPLY_TAGS],
+    ] as const) {
+      const { unknown } = scanTags(html, allowed);
+      if (unknown.length > 0) {
+        tagErrors.push({ path, message: `unknown tag${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `@{${u.tag}}`).join(', ')}; allowed: ${allowed.map((t) => `@{${t}}`).join(' ')}` });
+      }
+    }
+    if (tagErrors.length > 0) throw validationError(tagErrors);
+    if (next.autoReply.enabled && next.autoReply.html.trim() === '') throw validationError([{ path: 'autoReply.html', message: 'an auto-reply that is on needs a message' }]);
+    // Auto-reply files: known uploads, allowed types and sizes (R-ARP-2); kept for as long as the queue uses them.
+    if (this.deps.checkFiles && next.autoReply.attachments.join() !== (prev?.autoReply.attachments ?? []).join()) {
+      const refusals = await this.deps.checkFiles(next.autoReply.attachments);
+      if (refusals.length > 0) throw validationError(refusals.map((r) => ({ path: r.index < 0 ? 'autoReply.attachments' : `autoReply.attachments.${r.index}`, message: r.message })));
+    }
     if (next.autoReply.senderAccountId && !(await this.deps.account(next.autoReply.senderAccountId))) {
       throw validationError([{ path: 'autoReply.senderAccountId', message: `unknown account ${next.autoReply.senderAccountId}` }]);
     }

@@ -3,6 +3,7 @@ import type { BlobStore, Clock, Store } from '../core/ports.js';
 import { AppError, notFound } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { uploadBlobKey, uploadKey } from '../core/keys.js';
+import { checkAttachments } from '../core/policies/attachments.js';
 
 export interface UploadMeta {
   id: string;
@@ -60,6 +61,29 @@ export class UploadsService {
     const meta = await this.store.get<UploadMeta>(uploadKey(id));
     if (!meta) throw notFound('upload', id);
     return meta;
+  }
+
+  /**
+   * Checks uploads as attachments (R-ARP-2: type by extension and content, counts, sizes) and keeps them with no
+   * expiry, for settings that reference them (a queue's auto-reply files). Unknown ids are refusals too.
+   */
+  async checkAndKeep(ids: string[]): Promise<{ index: number; message: string }[]> {
+    const refusals: { index: number; message: string }[] = [];
+    const files: { meta: UploadMeta; bytes: Uint8Array }[] = [];
+    for (const [index, id] of ids.entries()) {
+      const meta = await this.store.get<UploadMeta>(uploadKey(id));
+      const bytes = meta ? await this.blobs.get(uploadBlobKey(id)) : undefined;
+      if (!meta || !bytes) refusals.push({ index, message: `unknown or expired upload ${id}` });
+      else files.push({ meta, bytes });
+    }
+    if (refusals.length > 0) return refusals;
+    const checked = checkAttachments(files.map((f) => ({ filename: f.meta.filename, size: f.bytes.byteLength, head: f.bytes.subarray(0, 8192), inline: false })));
+    if (checked.length > 0) return checked.map((r) => ({ index: r.index, message: r.message }));
+    for (const f of files) {
+      await this.blobs.put(uploadBlobKey(f.meta.id), f.bytes, { contentType: f.meta.contentType });
+      await this.store.put(uploadKey(f.meta.id), f.meta);
+    }
+    return [];
   }
 
   async bytes(id: string): Promise<Uint8Array> {

@@ -30,7 +30,8 @@ export type CrmJobPurpose =
   | 'crm.attach_metadata'
   | 'crm.sync_status'
   | 'crm.sync_assignee'
-  | 'crm.sync_queue';
+  | 'crm.sync_queue'
+  | 'crm.delivery_failed';
 
 export interface CrmJobPayload {
   sessionId: string;
@@ -38,6 +39,8 @@ export interface CrmJobPayload {
   uptoMessageId?: string;
   /** Why (for logs and the job list). */
   reason: string;
+  /** crm.delivery_failed: the outbound message that could not be delivered. */
+  messageId?: string;
 }
 
 /** Delay before syncing status/assignee, so a burst of changes becomes one CRM update (Zendesk: 30 updates per ticket per 10 min). */
@@ -62,7 +65,7 @@ export function crmJobsFor(change: CrmChange, policy: CrmPolicy, connectorId: st
     ...(runAt !== undefined ? { runAt } : {}),
   });
 
-  const startedBy = change.startedBy ?? 'customer';
+  const startedBy = change.startedBy ?? next.origin ?? 'customer';
   const wantsRecord = startedBy === 'customer' ? policy.inbound : policy.outbound;
   if (!wantsRecord) return jobs;
 
@@ -104,4 +107,17 @@ export function crmJobsFor(change: CrmChange, policy: CrmPolicy, connectorId: st
  */
 export function crmStatusIsNews(current: SessionStatus, reported: SessionStatus, statusMap: Record<SessionStatus, string>): boolean {
   return statusMap[current] !== statusMap[reported];
+}
+
+/**
+ * An outbound message could not be delivered (refused at send, or bounced later, R-AGT-3 / issue 9b): the record
+ * gets an internal note with the reason, once per message and outcome.
+ */
+export function crmDeliveryFailedJob(connectorId: string, sessionId: string, messageInternalId: string, outcome: 'failed' | 'bounced', reason: string): JobSpec {
+  return {
+    id: `crm:${connectorId}:${sessionId}:delivery:${messageInternalId}:${outcome}`,
+    purpose: 'crm.delivery_failed',
+    target: `crm:${connectorId}`,
+    payload: { sessionId, messageId: messageInternalId, reason } satisfies CrmJobPayload,
+  };
 }

@@ -81,8 +81,9 @@ export const STORE_KEYS: readonly StoreKeyDoc[] = [
   { pattern: 'index teams:by-created', shape: 'member team id, score createdAt ms', ttl: 'none', owner: 'app/agents-service.ts' },
   // Sessions and messages (src/core/session/store-layout.ts; owner app/ingest-message.ts, app/sessions-service.ts)
   { pattern: 'session:<sessionId>', shape: 'StoredSession (Session + rev)', ttl: 'none', owner: 'app/ingest-message.ts, app/sessions-service.ts' },
-  { pattern: 'smsg:<messageInternalId>', shape: 'StoredMessage (headers, text, sanitized html, attachment metadata, rawKey)', ttl: 'none', owner: 'app/ingest-message.ts' },
-  { pattern: 'msgid:<Message-ID | content:<sha256>>[#<hash16>]', shape: '{ sessionId, messageInternalId, contentHash, rev }', ttl: 'none', owner: 'app/ingest-message.ts (dedupe + threading)' },
+  { pattern: 'smsg:<messageInternalId>', shape: 'StoredMessage (headers, text, sanitized html, attachment metadata, rawKey; outbound: kind, agentId, bcc, delivery)', ttl: 'none', owner: 'app/ingest-message.ts, app/outbound-service.ts (out_*)' },
+  { pattern: 'msgid:<Message-ID | content:<sha256>>[#<hash16>]', shape: '{ sessionId, messageInternalId, contentHash, outbound?, rev }', ttl: 'none', owner: 'app/ingest-message.ts (dedupe + threading), app/outbound-service.ts (our Message-IDs)' },
+  { pattern: 'autoreply-rate:<sender>:<window>', shape: 'number (auto-replies sent to this sender in the window)', ttl: 'the window (1 h)', owner: 'app/outbound-service.ts (core/policies/loop-guard.ts rateKey)' },
   { pattern: 'blob:raw:<messageInternalId | quarantineId>', shape: 'blob manifest + chunks (original .eml bytes)', ttl: 'none', owner: 'app/ingest-message.ts' },
   { pattern: 'quarantine:<id>', shape: 'QuarantineEntry', ttl: 'none', owner: 'app/ingest-message.ts' },
   { pattern: 'quarantine-src:<accountId>:<uidValidity>:<uid>', shape: '{ id, rev }', ttl: 'none', owner: 'app/ingest-message.ts (quarantine once)' },

@@ -17,6 +17,13 @@ import { SessionsService } from '../app/sessions-service.js';
 import { SessionTranscripts } from '../app/transcript.js';
 import { CrmSyncService } from '../app/crm-sync.js';
 import { withSessionJobs } from '../app/session-jobs.js';
+import { OutboundService, autoReplyJob } from '../app/outbound-service.js';
+import { crmDeliveryFailedJob } from '../core/crm-policy.js';
+import { shouldAutoReply } from '../core/policies/loop-guard.js';
+import { parseBounce } from '../core/mail/bounce.js';
+import { composeRaw, createMailSender } from '../adapters/smtp/sender.js';
+import { appendToSent } from '../adapters/imap/sent-folder.js';
+import { htmlToText, inlineDataImages, sanitizeRichHtml } from '../adapters/mail/rich-html.js';
 import { createCrmProvider, registryCatalog } from './crm.js';
 import type { Resolver } from '../adapters/net/host-guard.js';
 import { createChromiumPdfRenderer } from '../adapters/pdf/chromium-pdf.js';
@@ -54,6 +61,7 @@ export interface Services {
   sessions: SessionsService;
   /** PDF transcripts of sessions (the renderer is closed by close()). */
   transcript: SessionTranscripts;
+  outbound: OutboundService;
   queues: QueuesService;
   agents: AgentsService;
   assignment: AssignmentService;
@@ -154,6 +162,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     clock,
     channelEnabled: async () => (await settings.get()).emailChannel.enabled,
     account: (id) => accounts.find(id),
+    checkFiles: (ids) => uploads.checkAndKeep(ids),
     onChange: () => {
       routing.invalidate();
       assignment.onQueuesChanged();
@@ -176,7 +185,35 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     blobOps: (key, data, meta) => blobs.opsFor(key, data, meta),
     sha256Hex: (text) => createHash('sha256').update(text).digest('hex'),
     onEffects: (session, effects) => assignment.onSessionEffects(session, effects),
-    jobsFor: (change) => crm.jobsFor(change),
+    // Delivery reports for our own mail are filed with it (no session, no auto-reply) and told to the CRM.
+    bounces: {
+      parse: (raw) => {
+        const report = parseBounce(raw);
+        return report && report.ourMessageIds.length > 0 ? { ourMessageIds: report.ourMessageIds.map((m) => m.messageId), permanent: report.permanent, reason: report.reason } : null;
+      },
+      jobs: async (sessionId, messageId, reason) => {
+        const s = await settings.get();
+        return [crmDeliveryFailedJob(s.connector.id, sessionId, messageId, 'bounced', reason)];
+      },
+    },
+    // CRM record policies, and the auto-reply when the transition asks for one and the loop guard lets it (R-ARP-3/6).
+    jobsFor: async (change) => {
+      const jobs = await crm.jobsFor(change);
+      const trigger = change.effects.find((e) => e.type === 'auto_reply');
+      if (trigger && trigger.type === 'auto_reply') {
+        const tables = await routing.get();
+        const decision = shouldAutoReply({
+          mail: change.mail,
+          imported: change.arrival.imported,
+          internalDate: change.arrival.internalDate,
+          now: change.arrival.now,
+          ourAddresses: tables.accounts.flatMap((a) => [a.address, ...a.aliases]),
+        });
+        if (decision.ok) jobs.push(autoReplyJob(change.next.id, change.message.internalId, trigger.trigger));
+        else ingestLogger.info({ sessionId: change.next.id, reason: decision.reason }, 'no auto-reply: automatic or old mail');
+      }
+      return jobs;
+    },
   });
   const sessions = new SessionsService({
     store: sessionStore,
@@ -232,7 +269,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     applyStatus: async (sessionId, status, actor) => {
       await sessions.setStatus(sessionId, status, actor);
     },
-    // An agent's public reply in the CRM: recorded on the session and queued for the outbound path (R-AGT-4).
+    // An agent's public reply in the CRM: recorded on the session and queued for the outbound path (R-AGT-4, outbound.crm_reply).
     onAgentReply: async (sessionId, event) => {
       await sessions.note(sessionId, { type: 'crm_agent_reply', at: clock.now(), actor: `crm:${event.authorEmail}`, data: { eventId: event.eventId, recordId: event.recordId } }, [
         { id: `outbound:crm-reply:${event.eventId}`, purpose: 'outbound.crm_reply', target: 'outbound', payload: { sessionId, event } },
@@ -240,6 +277,46 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     },
   });
   crm.register();
+
+  // Outbound mail (R-AGT-2..4, R-ARP, R-SIG): composed at accept time, sent by durable jobs per account.
+  const outboundLogger = logger.child({ module: 'outbound' });
+  const mailSender = createMailSender({ logger: outboundLogger, clock });
+  const outbound = new OutboundService({
+    store,
+    blobs,
+    blobOps: (key, data, meta) => blobs.opsFor(key, data, meta),
+    clock,
+    logger: outboundLogger,
+    settings: () => settings.get(),
+    queue: async (id) => queues.get(id).catch(() => null),
+    agent: (id) => agents.find(id),
+    agentByEmail: (email) => agents.findByEmail(email),
+    accountForUse: async (id) => ((await accounts.find(id)) ? accounts.getForUse(id) : null),
+    ourAddresses: async () => (await routing.get()).accounts.flatMap((a) => [a.address, ...a.aliases]),
+    upload: async (id) => {
+      const meta = await uploads.get(id);
+      return { filename: meta.filename, contentType: meta.contentType, bytes: await uploads.bytes(id) };
+    },
+    crmJobsFor: (change) => crm.jobsFor(change),
+    crmDeliveryFailed: async (sessionId, messageId, outcome, reason) => {
+      const s = await settings.get();
+      return s.crm.outbound || s.crm.inbound ? [crmDeliveryFailedJob(s.connector.id, sessionId, messageId, outcome, reason)] : [];
+    },
+    mail: {
+      compose: async (mail, date) => new Uint8Array(await composeRaw(mail, date)),
+      sendRaw: (account, envelope, raw, messageId) => mailSender.sendRaw(account, envelope, raw, messageId),
+      appendSent: (account, password, raw) => appendToSent({ imap: account.imap!, username: account.username, password }, raw),
+    },
+    html: { sanitize: sanitizeRichHtml, inlineImages: inlineDataImages, toText: htmlToText },
+    guardHost: async (host, field) => {
+      await hostGuard.check(host, field);
+    },
+    onEffects: (session, effects) => assignment.onSessionEffects(session, effects),
+  });
+  outbound.register(jobs!);
+  // Each account sends at most 2 mails at once (its pooled transport has 2 connections).
+  jobs!.setTargetLimits('smtp:*', { concurrency: 2 });
+  jobs!.setTargetLimits('imap:*', { concurrency: 1 });
   // Polling connectors (Salesforce): one poll a minute; webhooks connectors need none.
   let polling = false;
   const crmPoll = setInterval(() => {
@@ -314,6 +391,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     assignment,
     transcript,
     crm,
+    outbound,
     version: VERSION,
     observe: ({ method, route, status, seconds }) => {
       metrics.httpRequests.inc({ method, route, status: String(status) });
@@ -351,6 +429,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     ingest,
     sessions,
     transcript,
+    outbound,
     queues,
     agents,
     assignment,
@@ -369,6 +448,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       await supervisor.stop();
       await assignment.close();
       await jobs!.stop();
+      await mailSender.close();
       await pdfRenderer.close();
       await store.close();
     },

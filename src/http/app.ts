@@ -29,6 +29,8 @@ import { crmRoutes } from './routes/crm.js';
 import type { CrmSyncService } from '../app/crm-sync.js';
 import { transcriptRoutes } from './routes/transcript.js';
 import { assignmentRoutes } from './routes/assignment.js';
+import { outboundRoutes } from './routes/outbound.js';
+import type { OutboundService } from '../app/outbound-service.js';
 
 export interface AppDeps {
   auth: TokenResolver;
@@ -45,6 +47,8 @@ export interface AppDeps {
   agents: AgentsService;
   /** Manual assignment, transfer, waiting sessions, agent load (R-ASG, R-QUE-4). */
   assignment: AssignmentService;
+  /** Agent replies and new outbound sessions (absent in runtimes without SMTP: the routes are not served). */
+  outbound?: OutboundService;
   /** PDF transcripts (R-CRM-3); absent or unavailable where no browser runs: the route answers 503. */
   transcript?: TranscriptService;
   metrics?: MetricsSource;
@@ -103,6 +107,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
   queueRoutes(app, deps.queues);
   agentRoutes(app, deps.agents);
   teamRoutes(app, deps.agents);
+  // Before the session routes: POST /api/sessions must not be taken for a session id.
+  if (deps.outbound) outboundRoutes(app, deps.outbound);
   sessionRoutes(app, deps.sessions);
   transcriptRoutes(app, deps.transcript);
   assignmentRoutes(app, deps.assignment);

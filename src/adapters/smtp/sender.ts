@@ -59,6 +59,11 @@ export interface SendResult {
 
 export interface MailSender {
   send(account: SenderAccount, message: OutgoingMessage): Promise<SendResult>;
+  /**
+   * Sends bytes composed earlier (`composeRaw`), unchanged: the durable outbox stores them at accept time, so a
+   * retry sends exactly the same message (same Message-ID, same Date).
+   */
+  sendRaw(account: SenderAccount, envelope: { to: string[] }, raw: Uint8Array, messageId: string): Promise<SendResult>;
   close(): Promise<void>;
 }
 
@@ -323,26 +328,34 @@ export function createMailSender(opts: MailSenderOptions): MailSender {
     return entry;
   };
 
-  return {
+  const api: MailSender = {
     async send(account, message) {
       if (closed) throw new Error('mail sender is closed');
       assertMessageSafe(message, account);
       const raw = await composeRaw(message, new Date(clock.now()));
+      return api.sendRaw(account, { to: envelopeRecipients(message) }, raw, message.messageId);
+    },
+
+    async sendRaw(account, envelope, raw, messageId) {
+      if (closed) throw new Error('mail sender is closed');
+      checkAddress('account', { address: account.address, ...(account.displayName !== undefined ? { name: account.displayName } : {}) });
+      envelope.to.forEach((a, i) => checkAddress(`to[${i}]`, { address: a }));
+      if (envelope.to.length === 0) throw new UnsafeMessageError('to', 'has no recipient');
       const entry = transportFor(account);
       entry.inFlight += 1;
       entry.lastUsed = clock.now();
       try {
-        const info = (await entry.transport.sendMail({ envelope: { from: account.address, to: envelopeRecipients(message) }, raw })) as {
+        const info = (await entry.transport.sendMail({ envelope: { from: account.address, to: envelope.to }, raw: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength) })) as {
           accepted?: unknown[];
           rejected?: unknown[];
         };
         const addr = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'object' && v !== null && 'address' in v ? String((v as { address: unknown }).address) : String(v));
-        const result: SendResult = { messageId: message.messageId, accepted: (info.accepted ?? []).map(addr), rejected: (info.rejected ?? []).map(addr), raw };
-        log.info({ accountId: account.id, messageId: message.messageId, accepted: result.accepted.length, rejected: result.rejected.length }, 'mail sent');
+        const result: SendResult = { messageId, accepted: (info.accepted ?? []).map(addr), rejected: (info.rejected ?? []).map(addr), raw };
+        log.info({ accountId: account.id, messageId, accepted: result.accepted.length, rejected: result.rejected.length }, 'mail sent');
         return result;
       } catch (err) {
         const failure = new MailSendError(err);
-        log.warn({ accountId: account.id, messageId: message.messageId, kind: failure.delivery.kind, reason: failure.delivery.reason, error: failure.message }, 'mail not sent');
+        log.warn({ accountId: account.id, messageId, kind: failure.delivery.kind, reason: failure.delivery.reason, error: failure.message }, 'mail not sent');
         // Refused credentials or a dead connection: start the next attempt from a fresh pool.
         if (failure.delivery.kind === 'auth' || failure.delivery.reason === 'network' || failure.delivery.reason === 'timeout') {
           if (entry.inFlight <= 1) closeEntry(account.id, entry, failure.delivery.reason);
@@ -360,4 +373,5 @@ export function createMailSender(opts: MailSenderOptions): MailSender {
       for (const [id, entry] of [...pools]) closeEntry(id, entry, 'sender closed');
     },
   };
+  return api;
 }

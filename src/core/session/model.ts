@@ -17,6 +17,7 @@ export type InteractionType =
   | 'auto_reply_sent'
   | 'participant_added'
   | 'crm_agent_reply'
+  | 'delivery_failed'
   | 'closed';
 
 export interface Interaction {
@@ -54,4 +55,6 @@ export interface Session {
   lastActivityAt: number;
   messageCount: number;
   interactions: Interaction[];
+  /** Who started it: a customer's mail (default, also for sessions stored before this field) or an agent (R-AGT-2). */
+  origin?: 'customer' | 'agent';
 }

@@ -183,3 +183,43 @@ export function newInboundSession(input: {
       ];
   return { session, effects };
 }
+
+/** A new session started by an agent's mail to a customer (R-AGT-2), or an agent reply past the reopen window (R-SES-4). */
+export function newOutboundSession(input: {
+  id: string;
+  queueId: string | null;
+  subject: string;
+  customer: Participant;
+  participants?: Participant[];
+  agentId: string;
+  messageId: string;
+  linkedFrom?: string | null;
+  now: number;
+}): Session {
+  const { now } = input;
+  const actor = `agent:${input.agentId}`;
+  return {
+    id: input.id,
+    status: 'active',
+    queueId: input.queueId,
+    assigneeId: input.agentId,
+    subject: input.subject,
+    customer: input.customer,
+    participants: input.participants ?? [],
+    ticketId: null,
+    linkedFrom: input.linkedFrom ?? null,
+    imported: false,
+    createdAt: now,
+    updatedAt: now,
+    statusChangedAt: now,
+    lastActivityAt: now,
+    messageCount: 1,
+    origin: 'agent',
+    interactions: [
+      ...(input.linkedFrom ? [{ type: 'status_changed' as const, at: now, actor: 'system', data: { linkedFrom: input.linkedFrom, reason: 'agent reply on a closed session past its reopen window' } }] : []),
+      ...(input.queueId ? [{ type: 'entered_queue' as const, at: now, actor, data: { queueId: input.queueId } }] : []),
+      { type: 'agent_assigned' as const, at: now, actor, data: { agentId: input.agentId, reason: 'started the session' } },
+      { type: 'agent_replied' as const, at: now, actor, data: { messageId: input.messageId } },
+    ],
+  };
+}

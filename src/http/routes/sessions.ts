@@ -5,10 +5,10 @@ import { SESSION_STATUSES } from '../../core/session/model.js';
 import type { AuthEnv } from '../auth.js';
 import { conflictResponse, errorResponses, ListQuerySchema, listOf, notFoundResponse, security } from '../schemas.js';
 
-const Address = z.object({ address: z.string(), name: z.string().optional() }).openapi('MailAddress');
+export const Address = z.object({ address: z.string(), name: z.string().optional() }).openapi('MailAddress');
 const Status = z.enum(SESSION_STATUSES).openapi('SessionStatus');
 
-const SessionSummary = z
+export const SessionSummary = z
   .object({
     id: z.string().openapi({ example: 'S7K2M9QX4TB' }),
     status: Status,
@@ -27,7 +27,7 @@ const SessionSummary = z
 
 const Attachment = z.object({ filename: z.string(), contentType: z.string(), size: z.number().int(), contentId: z.string().optional(), inline: z.boolean() });
 
-const Message = z
+export const Message = z
   .object({
     id: z.string().openapi({ description: 'Internal id (for the raw download)' }),
     direction: z.enum(['inbound', 'outbound']),
@@ -44,7 +44,25 @@ const Message = z
     attachments: z.array(Attachment),
     size: z.number().int(),
     accountId: z.string(),
-    flags: z.array(z.string()).openapi({ description: '`new_participant` when the sender was never part of the session (thread matched by token), `duplicate_message_id`, `imported`, `no_message_id`' }),
+    flags: z.array(z.string()).openapi({ description: '`new_participant` when the sender was never part of the session (thread matched by token), `duplicate_message_id`, `imported`, `no_message_id`, `bounce`' }),
+    kind: z.enum(['customer', 'agent_reply', 'auto_reply', 'bounce']).optional().openapi({ description: 'What the message is; a `bounce` is a delivery report for one of our messages (`bounceOf`)' }),
+    agentId: z.string().nullable().optional().openapi({ description: 'Outbound: the agent who wrote it (null for auto-replies and CRM authors without an agent)' }),
+    bcc: z.array(Address).optional(),
+    bounceOf: z.string().optional().openapi({ description: 'A bounce: internal id of the outbound message it reports on' }),
+    delivery: z
+      .object({
+        state: z.enum(['queued', 'sent', 'failed', 'bounced']),
+        queuedAt: z.string(),
+        sentAt: z.string().nullable(),
+        failedAt: z.string().nullable(),
+        attempts: z.number().int(),
+        lastError: z.string().nullable().openapi({ description: 'The last failure, in the server’s own words' }),
+        accepted: z.array(z.string()),
+        rejected: z.array(z.string()),
+        sentFolder: z.string().nullable().optional().openapi({ description: 'Sent-folder copy: the folder, null when the server has none; absent while pending' }),
+      })
+      .optional()
+      .openapi('Delivery', { description: 'Outbound only: where the delivery stands' }),
   })
   .openapi('SessionMessage');
 
@@ -60,7 +78,7 @@ const SessionDetail = SessionSummary.extend({
   interactions: z.array(Interaction),
 }).openapi('Session');
 
-const SessionParam = z.object({ id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/).openapi({ param: { name: 'id', in: 'path' } }) });
+export const SessionParam = z.object({ id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/).openapi({ param: { name: 'id', in: 'path' } }) });
 
 const listSessions = createRoute({
   method: 'get',
