@@ -255,15 +255,47 @@ describe('agent replies', () => {
   }, 60_000);
 
   it('starts a new outbound session from the queue address', async () => {
-    const res = await svc.call('POST', '/api/sessions', { agentId, queueId, to: [{ address: 'dan@customer.example', name: 'Dan' }], subject: 'Your warranty', text: 'Your warranty expires soon.' });
+    const res = await svc.call('POST', '/api/sessions', {
+      agentId,
+      queueId,
+      to: [{ address: 'dan@customer.example', name: 'Dan' }],
+      bcc: [{ address: 'audit@shop-archive.example' }],
+      subject: 'Your warranty',
+      text: 'Your warranty expires soon.',
+    });
     expect(res.status).toBe(202);
     expect(res.body.session).toMatchObject({ status: 'active', assigneeId: agentId, queueId, customer: { address: 'dan@customer.example' } });
     const [m] = await poll('new session mail', () => receivedWhere((x) => x.text?.includes('Your warranty expires soon.') ?? false), (l) => l.length === 1);
     expect(m?.subject).toBe(`Your warranty [#${res.body.session.id}]`);
     expect(m?.inReplyTo).toBeUndefined();
+    // Bcc travels in the envelope only.
+    const envelope = smtp.received.find((r) => r.raw.includes('Your warranty expires soon.'));
+    expect(envelope?.to).toEqual(['dan@customer.example', 'audit@shop-archive.example']);
+    expect(envelope?.raw.toString()).not.toMatch(/^bcc:/im);
     // The customer's answer threads into it.
     const answer = await append({ from: 'Dan <dan@customer.example>', subject: `Re: Your warranty`, headers: [`In-Reply-To: ${m?.messageId}`] });
     expect((await poll('answer', () => sessionOf(answer), (s) => !!s)).id).toBe(res.body.session.id);
+  }, 60_000);
+
+  it('a reply on a Closed session past its reopen window starts a new linked session (R-SES-4)', async () => {
+    const mid = await append({ subject: 'Old closed case' });
+    const session = await poll('session', () => sessionOf(mid), (s) => !!s);
+    expect((await svc.call('POST', `/api/sessions/${session.id}/status`, { status: 'closed' })).status).toBe(200);
+    expect((await svc.call('PUT', '/api/settings', { timers: { closedToReopened: { enabled: false } } })).status).toBe(200);
+    try {
+      const res = await svc.call('POST', `/api/sessions/${session.id}/replies`, { agentId, text: 'Following up on your old case.' });
+      expect(res.status).toBe(202);
+      expect(res.body.session.id).not.toBe(session.id);
+      expect(res.body.session.linkedFrom).toBe(session.id);
+      expect(res.body.session.status).toBe('active');
+      expect((await svc.call('GET', `/api/sessions/${session.id}`)).body.status).toBe('closed');
+      const [m] = await poll('linked reply', () => receivedWhere((x) => x.text?.includes('Following up on your old case.') ?? false), (l) => l.length === 1);
+      // Still threaded to the customer's mail, with the new session's token.
+      expect(m?.inReplyTo).toBe(`<${mid}>`);
+      expect(m?.subject).toBe(`Re: Old closed case [#${res.body.session.id}]`);
+    } finally {
+      await svc.call('PUT', '/api/settings', { timers: { closedToReopened: { enabled: true } } });
+    }
   }, 60_000);
 
   it('sends an accepted reply exactly once across a restart between accept and send', async () => {
@@ -297,6 +329,12 @@ describe('auto-replies', () => {
     const sig = await svc.call('PATCH', `/api/queues/${queueId}`, { signature: { html: 'Bye @{agent_nickname}' } });
     expect(sig.status).toBe(400);
     expect(sig.body.error.fields[0].path).toBe('signature.html');
+    // R-SIG-4: a signature image over 512 KB is refused with the limit named.
+    const big = Buffer.concat([PNG.subarray(0, 16), Buffer.alloc(600 * 1024)]);
+    const heavy = await svc.call('PATCH', `/api/queues/${queueId}`, { signature: { html: `<img src="data:image/png;base64,${big.toString('base64')}">` } });
+    expect(heavy.status).toBe(400);
+    expect(heavy.body.error.fields[0]).toMatchObject({ path: 'signature.html' });
+    expect(heavy.body.error.fields[0].message).toContain('512 KB');
   });
 
   it('answers a new thread once, from the outbound-only sender, threaded, with Auto-Submitted and Reply-To the queue address', async () => {

@@ -128,6 +128,11 @@ const SIGNATURE_TOTAL = 2 * 1024 * 1024;
 /** R-ARP-2 for inline images of a body: 10 images, 25 MB combined. */
 const BODY_INLINE = { maxImages: 10, maxImageBytes: 25 * 1024 * 1024, maxTotalBytes: 25 * 1024 * 1024 };
 
+/** Image limits of rich HTML by use: a signature's images are small (R-SIG-4); bodies and auto-replies follow R-ARP-2. */
+export function inlineLimits(use: 'signature' | 'body') {
+  return use === 'signature' ? { maxImages: 10, maxImageBytes: SIGNATURE_IMAGE_MAX, maxTotalBytes: SIGNATURE_TOTAL, imageLabel: 'a signature image' } : { ...BODY_INLINE };
+}
+
 const SEND_PURPOSE = 'outbound.send';
 const SENT_FOLDER_PURPOSE = 'outbound.append_sent';
 export const AUTO_REPLY_PURPOSE = 'outbound.auto_reply';
@@ -373,7 +378,7 @@ export class OutboundService {
     const cidDomain = domainOf(a.account.address);
     // Body: the agent's HTML sanitized (or their text), its data: images inline by CID (R-ARP-2 limits).
     const bodyHtmlRaw = a.input.html !== undefined ? h.sanitize(a.input.html) : textToHtml(a.input.text ?? '');
-    const body = h.inlineImages(bodyHtmlRaw, { ...BODY_INLINE, cidDomain });
+    const body = h.inlineImages(bodyHtmlRaw, { ...inlineLimits('body'), cidDomain });
     if ('error' in body) throw validationError([{ path: 'html', message: body.error.message }]);
     let html = body.html;
     let text = a.input.text ?? h.toText(body.html);
@@ -386,13 +391,7 @@ export class OutboundService {
         company: a.agent?.company || a.settings.company.name,
         alias: a.agent?.email ?? a.authorEmail ?? '',
       };
-      const sig = h.inlineImages(h.sanitize(renderTags(a.queue.signature.html, values, { html: true })), {
-        maxImages: 10,
-        maxImageBytes: SIGNATURE_IMAGE_MAX,
-        maxTotalBytes: SIGNATURE_TOTAL,
-        cidDomain,
-        imageLabel: 'a signature image',
-      });
+      const sig = h.inlineImages(h.sanitize(renderTags(a.queue.signature.html, values, { html: true })), { ...inlineLimits('signature'), cidDomain });
       if ('error' in sig) throw conflict(`the signature of queue ${a.queue.name} cannot be used: ${sig.error.message}`);
       html = `${html}\n<div class="signature">${sig.html}</div>`;
       text = `${text.trimEnd()}\n\n-- \n${h.toText(sig.html)}`;

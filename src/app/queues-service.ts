@@ -39,14 +39,18 @@ const AutoAssignSchema = z
   })
   .strict();
 
-const SignatureSchema = z.object({ enabled: z.boolean().default(false), html: z.string().max(100_000).default('') }).strict();
+/** Rich HTML with its images embedded as data: URIs: a signature's images total at most 2 MB (≈ 2.7 MB of base64). */
+const SIGNATURE_HTML_MAX = 3_000_000;
+/** An auto-reply's HTML with embedded images (larger files travel as `attachments`). */
+const AUTO_REPLY_HTML_MAX = 8_000_000;
+const SignatureSchema = z.object({ enabled: z.boolean().default(false), html: z.string().max(SIGNATURE_HTML_MAX).default('') }).strict();
 
 const AutoReplySchema = z
   .object({
     enabled: z.boolean().default(false),
     /** Sender account; null = the queue's default address. May be an outbound-only account (R-ACC-3). */
     senderAccountId: z.string().min(1).max(64).nullable().default(null),
-    html: z.string().max(200_000).default(''),
+    html: z.string().max(AUTO_REPLY_HTML_MAX).default(''),
     /** Upload ids (POST /api/uploads). */
     attachments: idList.default([]),
   })
@@ -77,8 +81,8 @@ export const QueuePatchSchema = z
     email: z.object({ enabled: z.boolean(), addresses: idList, agents: idList }).partial().strict(),
     hours: HoursSchema.nullable(),
     autoAssign: z.object({ enabled: z.boolean(), dailyLimit: z.number().int().min(0).max(100_000).nullable(), businessHoursOnly: z.boolean(), loggedInOnly: z.boolean() }).partial().strict(),
-    signature: z.object({ enabled: z.boolean(), html: z.string().max(100_000) }).partial().strict(),
-    autoReply: z.object({ enabled: z.boolean(), senderAccountId: z.string().min(1).max(64).nullable(), html: z.string().max(200_000), attachments: idList }).partial().strict(),
+    signature: z.object({ enabled: z.boolean(), html: z.string().max(SIGNATURE_HTML_MAX) }).partial().strict(),
+    autoReply: z.object({ enabled: z.boolean(), senderAccountId: z.string().min(1).max(64).nullable(), html: z.string().max(AUTO_REPLY_HTML_MAX), attachments: idList }).partial().strict(),
   })
   .partial()
   .strict();
@@ -111,6 +115,8 @@ export interface QueueDeps {
    * each naming the file (index) and the rule; [] when all are fine.
    */
   checkFiles?(uploadIds: string[]): Promise<{ index: number; message: string }[]>;
+  /** Checks rich HTML (signature, auto-reply): embedded images within their limits (R-SIG-4, R-ARP-2); the refusal or null. */
+  checkRichHtml?(html: string, use: 'signature' | 'autoReply'): string | null;
   onChange?: () => void;
 }
 
@@ -209,6 +215,12 @@ export class QueuesService {
       if (unknown.length > 0) {
         tagErrors.push({ path, message: `unknown tag${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `@{${u.tag}}`).join(', ')}; allowed: ${allowed.map((t) => `@{${t}}`).join(' ')}` });
       }
+    }
+    if (this.deps.checkRichHtml) {
+      const sig = this.deps.checkRichHtml(next.signature.html, 'signature');
+      if (sig) tagErrors.push({ path: 'signature.html', message: sig });
+      const auto = this.deps.checkRichHtml(next.autoReply.html, 'autoReply');
+      if (auto) tagErrors.push({ path: 'autoReply.html', message: auto });
     }
     if (tagErrors.length > 0) throw validationError(tagErrors);
     if (next.autoReply.enabled && next.autoReply.html.trim() === '') throw validationError([{ path: 'autoReply.html', message: 'an auto-reply that is on needs a message' }]);

@@ -17,7 +17,7 @@ import { SessionsService } from '../app/sessions-service.js';
 import { SessionTranscripts } from '../app/transcript.js';
 import { CrmSyncService } from '../app/crm-sync.js';
 import { withSessionJobs } from '../app/session-jobs.js';
-import { OutboundService, autoReplyJob } from '../app/outbound-service.js';
+import { OutboundService, autoReplyJob, inlineLimits } from '../app/outbound-service.js';
 import { crmDeliveryFailedJob } from '../core/crm-policy.js';
 import { shouldAutoReply } from '../core/policies/loop-guard.js';
 import { parseBounce } from '../core/mail/bounce.js';
@@ -163,6 +163,10 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     channelEnabled: async () => (await settings.get()).emailChannel.enabled,
     account: (id) => accounts.find(id),
     checkFiles: (ids) => uploads.checkAndKeep(ids),
+    checkRichHtml: (html, use) => {
+      const result = inlineDataImages(html, { ...inlineLimits(use === 'signature' ? 'signature' : 'body'), cidDomain: 'check.invalid' });
+      return 'error' in result ? result.error.message : null;
+    },
     onChange: () => {
       routing.invalidate();
       assignment.onQueuesChanged();
