@@ -29,6 +29,7 @@ import {
   quarantineKey,
   quarantineSourceKey,
   rawBlobKey,
+  retentionIndexOp,
   saveSessionOps,
   sessionKey,
   type StoredSession,
@@ -160,6 +161,8 @@ export interface IngestDeps {
     mail: InboundMail;
     arrival: { internalDate: number | null; imported: boolean; now: number };
   }): Promise<JobSpec[]>;
+  /** Durable jobs for each stored message (its archive copy), committed with it. */
+  messageJobs?(messageInternalId: string): JobSpec[];
   /** Delivery reports (DSNs) for mail we sent: how to read one, and the CRM jobs a permanent failure causes. */
   bounces?: {
     parse(raw: Uint8Array, mail: InboundMail): BounceInfo | null;
@@ -645,6 +648,7 @@ export class IngestService implements MailboxSink {
       { op: 'put', key: messageKey(internalId), value: stored },
       // Scored by arrival order within the session (messageCount after this message).
       { op: 'index', index: idxSessionMessages(session.id), member: internalId, score: session.messageCount },
+      retentionIndexOp(internalId, now),
       ...sessionOps,
       ...assignOps,
     ];
@@ -659,6 +663,7 @@ export class IngestService implements MailboxSink {
           arrival: { internalDate: message.internalDate, imported: message.imported, now },
         })
       : [];
+    jobs.push(...(this.deps.messageJobs?.(internalId) ?? []));
     return {
       outcome: 'stored',
       ops,
@@ -736,12 +741,16 @@ export class IngestService implements MailboxSink {
       { op: 'put', key: claimKey, value: { sessionId: prev.id, messageInternalId: internalId, contentHash, rev: 1 } satisfies MessageIdClaim },
       { op: 'put', key: messageKey(internalId), value: stored },
       { op: 'index', index: idxSessionMessages(prev.id), member: internalId, score: next.messageCount },
+      retentionIndexOp(internalId, now),
       ...saveSessionOps(prev, next).ops,
     ];
     if (bounce.permanent && original.delivery && original.delivery.state !== 'bounced') {
       ops.push({ op: 'put', key: messageKey(original.id), value: { ...original, delivery: { ...original.delivery, state: 'bounced', failedAt: new Date(now).toISOString(), lastError: reason } } });
     }
-    const jobs = bounce.permanent && this.deps.bounces ? await this.deps.bounces.jobs(prev.id, original.id, reason) : [];
+    const jobs = [
+      ...(bounce.permanent && this.deps.bounces ? await this.deps.bounces.jobs(prev.id, original.id, reason) : []),
+      ...(this.deps.messageJobs?.(internalId) ?? []),
+    ];
     const { logger } = this.deps;
     return {
       outcome: 'stored',

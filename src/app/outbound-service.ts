@@ -25,7 +25,7 @@ import {
   type WriteOp,
 } from '../core/ports.js';
 import type { Interaction, Session } from '../core/session/model.js';
-import { idxSessionMessages, messageIdKey, messageKey, rawBlobKey, saveSessionOps, sessionKey, type StoredSession } from '../core/session/store-layout.js';
+import { idxSessionMessages, messageIdKey, messageKey, rawBlobKey, retentionIndexOp, saveSessionOps, sessionKey, type StoredSession } from '../core/session/store-layout.js';
 import { newOutboundSession, transition, type SessionEffect } from '../core/session/transition.js';
 import { autoReplyValues, escapeHtml, firstName, renderTags } from '../core/templates/tags.js';
 import { normalizeMessageId } from '../core/threading/match.js';
@@ -88,6 +88,8 @@ export interface OutboundDeps {
   guardHost(host: string, field: string): Promise<void>;
   /** Auto-assignment and other effects, after a commit. */
   onEffects?(session: Session, effects: SessionEffect[]): void;
+  /** Further durable jobs for each accepted message (the archive copy), committed with it. */
+  messageJobs?(messageInternalId: string): JobSpec[];
   /** Auto-replies per sender per window (default 3 per hour). */
   autoReplyRate?: RateLimitPolicy;
   newSessionId?: () => string;
@@ -506,12 +508,13 @@ export class OutboundService {
       { op: 'check', key: claimKey, rev: null },
       { op: 'put', key: claimKey, value: claim },
       { op: 'index', index: idxSessionMessages(a.next.id), member: a.internalId, score: a.next.messageCount },
+      retentionIndexOp(a.internalId, now),
       ...sessionOps,
       ...load.ops,
       ...autoAssignIntentOps(a.next, a.effects, now),
     ];
     const crmJobs = await this.deps.crmJobsFor({ prev: a.prev, next: a.next, message: { internalId: a.internalId, direction: 'outbound', kind: a.kind } });
-    await this.deps.store.commit(ops, [...crmJobs, sendJob(a.internalId, a.accountId)]);
+    await this.deps.store.commit(ops, [...crmJobs, sendJob(a.internalId, a.accountId), ...(this.deps.messageJobs?.(a.internalId) ?? [])]);
     this.deps.logger.info({ sessionId: a.next.id, messageId: message.messageId, kind: a.kind, agentId: a.agentId }, 'outbound mail accepted');
     if (a.effects.length > 0) this.deps.onEffects?.(stored, a.effects);
     return { session: stored, message };

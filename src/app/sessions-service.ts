@@ -87,6 +87,8 @@ export interface SessionsDeps {
   logger: Logger;
   settings(): Promise<Settings>;
   onEffects?(session: Session, effects: SessionEffect[]): void;
+  /** The original bytes from elsewhere (the archive) once the store's copy was purged by retention. */
+  rawFallback?(message: StoredMessage): Promise<Uint8Array | undefined>;
 }
 
 export class SessionsService {
@@ -170,7 +172,7 @@ export class SessionsService {
   async raw(sessionId: string, msgId: string): Promise<{ bytes: Uint8Array; filename: string }> {
     const m = await this.deps.store.get<StoredMessage>(messageKey(msgId));
     if (!m || m.sessionId !== sessionId) throw notFound('message', msgId);
-    const bytes = m.rawKey ? await this.deps.blobs.get(m.rawKey) : undefined;
+    const bytes = (m.rawKey ? await this.deps.blobs.get(m.rawKey) : undefined) ?? (await this.deps.rawFallback?.(m));
     if (!bytes) throw new AppError('not_found', `the original bytes of message ${msgId} are no longer stored`);
     return { bytes, filename: `${msgId}.eml` };
   }

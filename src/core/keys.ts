@@ -29,6 +29,9 @@
 // | agent-token:<sha256 hex>      | AgentToken (hash only, never the token)                  | none      | app/agents-service.ts                  |
 // | agent-tokens:<agentId>        | AgentTokenList { rev, tokens: [{ id, hash }] } (≤ 20)    | none      | app/agents-service.ts                  |
 // | presence:<agentId>            | Presence { online, until, source, updatedAt }            | ttlSeconds (30 s–1 day, default 300 s) | app/agents-service.ts |
+// | storage-settings              | StorageDocument (archive provider, bucket, folder, retention; secrets sealed; rev) | none | app/storage-service.ts |
+// | archive-status                | { lastSuccessAt, lastErrorAt, lastError } of archive writes | none  | app/archive-service.ts                 |
+// | autoreply-rate:<sender>:<n>   | number: auto-replies to the sender in fixed window n      | window (1 h) | app/outbound-service.ts          |
 //
 // Ordered indexes: `index <name>` with member, score meaning and owner.
 // | index accounts:by-created     | member: account id; score: createdAt (epoch ms)          | none      | app/accounts-service.ts                |
@@ -39,6 +42,7 @@
 // | index agents:by-created       | member: agent id (active or not); score: createdAt ms    | none      | app/agents-service.ts                  |
 // | index agents:active:by-created | member: active agent id; score: createdAt ms            | none      | app/agents-service.ts                  |
 // | index teams:by-created        | member: team id; score: createdAt ms                     | none      | app/agents-service.ts                  |
+// | index messages:received       | member: message internal id; score: stored-at ms (retention sweep, removed once purged) | none | core/session/store-layout.ts |
 
 /** A documented key family. */
 export interface StoreKeyDoc {
@@ -83,6 +87,9 @@ export const STORE_KEYS: readonly StoreKeyDoc[] = [
   { pattern: 'session:<sessionId>', shape: 'StoredSession (Session + rev)', ttl: 'none', owner: 'app/ingest-message.ts, app/sessions-service.ts' },
   { pattern: 'smsg:<messageInternalId>', shape: 'StoredMessage (headers, text, sanitized html, attachment metadata, rawKey; outbound: kind, agentId, bcc, delivery)', ttl: 'none', owner: 'app/ingest-message.ts, app/outbound-service.ts (out_*)' },
   { pattern: 'msgid:<Message-ID | content:<sha256>>[#<hash16>]', shape: '{ sessionId, messageInternalId, contentHash, outbound?, rev }', ttl: 'none', owner: 'app/ingest-message.ts (dedupe + threading), app/outbound-service.ts (our Message-IDs)' },
+  { pattern: 'storage-settings', shape: 'StorageDocument (provider, bucket, folder, retentionDays, s3/gcs with sealed secrets, rev, updatedAt)', ttl: 'none', owner: 'app/storage-service.ts' },
+  { pattern: 'archive-status', shape: 'ArchiveStatus { lastSuccessAt, lastErrorAt, lastError }', ttl: 'none', owner: 'app/archive-service.ts' },
+  { pattern: 'index messages:received', shape: 'member message internal id, score stored-at ms (retention sweep; removed once purged)', ttl: 'none', owner: 'core/session/store-layout.ts retentionIndexOp' },
   { pattern: 'autoreply-rate:<sender>:<window>', shape: 'number (auto-replies sent to this sender in the window)', ttl: 'the window (1 h)', owner: 'app/outbound-service.ts (core/policies/loop-guard.ts rateKey)' },
   { pattern: 'blob:raw:<messageInternalId | quarantineId>', shape: 'blob manifest + chunks (original .eml bytes)', ttl: 'none', owner: 'app/ingest-message.ts' },
   { pattern: 'quarantine:<id>', shape: 'QuarantineEntry', ttl: 'none', owner: 'app/ingest-message.ts' },

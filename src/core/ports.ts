@@ -164,7 +164,8 @@ export interface JobQueue {
   list(filter: { state?: JobState; limit: number; cursor?: string }): Promise<{ items: JobRecord[]; nextCursor: string | null }>;
   /** Puts a failed job back to waiting with its attempts reset. False when unknown or not failed. */
   retry(id: string): Promise<boolean>;
-  counts(): Promise<Record<JobState, number>>;
+  /** Jobs per state, of every target or of one (`target`). */
+  counts(target?: string): Promise<Record<JobState, number>>;
 }
 
 /** A `check` op of `Store.commit` failed: another writer changed the document first. Nothing was written. */

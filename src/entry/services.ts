@@ -18,6 +18,9 @@ import { SessionTranscripts } from '../app/transcript.js';
 import { CrmSyncService } from '../app/crm-sync.js';
 import { withSessionJobs } from '../app/session-jobs.js';
 import { OutboundService, autoReplyJob, inlineLimits } from '../app/outbound-service.js';
+import { ArchiveService, ARCHIVE_TARGET, archiveMessageJob, archiveSessionJobs } from '../app/archive-service.js';
+import { StorageService } from '../app/storage-service.js';
+import { createArchiveStore } from '../adapters/archive/index.js';
 import { crmDeliveryFailedJob } from '../core/crm-policy.js';
 import { shouldAutoReply } from '../core/policies/loop-guard.js';
 import { parseBounce } from '../core/mail/bounce.js';
@@ -62,6 +65,8 @@ export interface Services {
   /** PDF transcripts of sessions (the renderer is closed by close()). */
   transcript: SessionTranscripts;
   outbound: OutboundService;
+  storage: StorageService;
+  archive: ArchiveService;
   queues: QueuesService;
   agents: AgentsService;
   assignment: AssignmentService;
@@ -145,7 +150,8 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
   const settings = new SettingsService(store, registryCatalog, secrets);
   // CRM record policies (R-CRM-1..6): every commit that saves a session carries the CRM jobs it causes.
   const crmProvider = createCrmProvider({ settings, store, hostGuard, logger, clock });
-  const sessionJobs = (change: Parameters<CrmSyncService['jobsFor']>[0]) => crm.jobsFor(change);
+  // ... and the archive of the session (PDF, metadata, transcript) at each session end (R-STO-4).
+  const sessionJobs = async (change: Parameters<CrmSyncService['jobsFor']>[0]) => [...(await crm.jobsFor(change)), ...archiveSessionJobs(change.prev, change.next)];
   const sessionStore = withSessionJobs(store, sessionJobs);
   const blobs = new StoreBlobStore(store);
   const uploads = new UploadsService(store, blobs, clock, env.UPLOAD_MAX_BYTES);
@@ -188,6 +194,8 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     // The raw bytes live in the same store: written in each message's own commit.
     blobOps: (key, data, meta) => blobs.opsFor(key, data, meta),
     sha256Hex: (text) => createHash('sha256').update(text).digest('hex'),
+    // Every stored message is archived as .eml by a durable job committed with it (R-STO-4).
+    messageJobs: (id) => [archiveMessageJob(id)],
     onEffects: (session, effects) => assignment.onSessionEffects(session, effects),
     // Delivery reports for our own mail are filed with it (no session, no auto-reply) and told to the CRM.
     bounces: {
@@ -226,6 +234,8 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     logger: logger.child({ module: 'sessions' }),
     settings: () => settings.get(),
     onEffects: (session, effects) => assignment.onSessionEffects(session, effects),
+    // Once retention purged the store's copy, the raw download reads the archive (R-STO-4).
+    rawFallback: (message) => archive.rawFromArchive(message),
   });
   // Auto-assignment and manual assignment (R-ASG-1..5, R-QUE-4); agents come from the agents service below.
   const assignment: AssignmentService = new AssignmentService({
@@ -315,12 +325,39 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     guardHost: async (host, field) => {
       await hostGuard.check(host, field);
     },
+    messageJobs: (id) => [archiveMessageJob(id)],
     onEffects: (session, effects) => assignment.onSessionEffects(session, effects),
   });
   outbound.register(jobs!);
   // Each account sends at most 2 mails at once (its pooled transport has 2 connections).
   jobs!.setTargetLimits('smtp:*', { concurrency: 2 });
   jobs!.setTargetLimits('imap:*', { concurrency: 1 });
+
+  // Data storage and the mail archive (R-STO-1..4): settings with a connection test, durable archive jobs, retention.
+  const storage = new StorageService({
+    store,
+    secrets,
+    clock,
+    hostGuard,
+    createArchive: (s) => createArchiveStore(s, { dataDir }),
+  });
+  const archive: ArchiveService = new ArchiveService({
+    store,
+    blobs,
+    clock,
+    logger: logger.child({ module: 'archive' }),
+    settings: () => storage.effective(),
+    archive: () => storage.archive(),
+    transcriptPdf: (sessionId) => transcript.pdf(sessionId),
+    metadata: (sessionId) => crm.metadata(sessionId),
+  });
+  archive.register(jobs!);
+  jobs!.setTargetLimits(ARCHIVE_TARGET, { concurrency: 4 });
+  const archiveHealth = async () => {
+    const [counts, status] = await Promise.all([jobs!.counts(ARCHIVE_TARGET), archive.lastStatus()]);
+    return { backlog: counts.waiting + counts.delayed + counts.active, ...status };
+  };
+  metrics.watchArchive(archiveHealth);
   // Polling connectors (Salesforce): one poll a minute; webhooks connectors need none.
   let polling = false;
   const crmPoll = setInterval(() => {
@@ -378,7 +415,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
   });
   // Admin tokens are checked first (precedence); agent tokens resolve by their hash.
   const auth = new AuthService(adminTokens, [new AgentTokenResolver(agents)]);
-  const health = new HealthService(store, [supervisor]);
+  const health = new HealthService(store, [supervisor], archiveHealth);
   const app = createApp({
     auth,
     accounts,
@@ -396,6 +433,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     transcript,
     crm,
     outbound,
+    storage,
     version: VERSION,
     observe: ({ method, route, status, seconds }) => {
       metrics.httpRequests.inc({ method, route, status: String(status) });
@@ -424,6 +462,19 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     assignment.sweep().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'assignment sweep failed; retrying next time'));
   }, 30_000);
   assignSweep.unref();
+  // Retention (R-STO-1): every 10 minutes, archived messages past the retention lose their bodies here.
+  let purging = false;
+  const retentionSweep = setInterval(() => {
+    if (purging) return;
+    purging = true;
+    archive
+      .purgeExpired()
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'retention sweep failed; retrying next time'))
+      .finally(() => {
+        purging = false;
+      });
+  }, 10 * 60_000);
+  retentionSweep.unref();
 
   return {
     app,
@@ -434,6 +485,8 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     sessions,
     transcript,
     outbound,
+    storage,
+    archive,
     queues,
     agents,
     assignment,
@@ -448,6 +501,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     async close() {
       clearInterval(timerSweep);
       clearInterval(assignSweep);
+      clearInterval(retentionSweep);
       clearInterval(crmPoll);
       await supervisor.stop();
       await assignment.close();

@@ -30,6 +30,8 @@ import type { CrmSyncService } from '../app/crm-sync.js';
 import { transcriptRoutes } from './routes/transcript.js';
 import { assignmentRoutes } from './routes/assignment.js';
 import { outboundRoutes } from './routes/outbound.js';
+import { storageRoutes } from './routes/storage.js';
+import type { StorageService } from '../app/storage-service.js';
 import type { OutboundService } from '../app/outbound-service.js';
 
 export interface AppDeps {
@@ -49,6 +51,8 @@ export interface AppDeps {
   assignment: AssignmentService;
   /** Agent replies and new outbound sessions (absent in runtimes without SMTP: the routes are not served). */
   outbound?: OutboundService;
+  /** Data storage settings and the connection test (R-STO); absent where no archive runs. */
+  storage?: StorageService;
   /** PDF transcripts (R-CRM-3); absent or unavailable where no browser runs: the route answers 503. */
   transcript?: TranscriptService;
   metrics?: MetricsSource;
@@ -102,6 +106,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
     await next();
   });
   settingsRoutes(app, deps.settings);
+  if (deps.storage) storageRoutes(app, deps.storage);
   uploadRoutes(app, deps.uploads);
   jobRoutes(app, deps.jobs);
   queueRoutes(app, deps.queues);

@@ -101,7 +101,7 @@ describe('health and metrics', () => {
   it('GET /health is open and reports the store', async () => {
     const res = await svc.call('GET', '/health', undefined, null);
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ status: 'ok', store: 'ok', mailboxes: [] });
+    expect(res.body).toEqual({ status: 'ok', store: 'ok', mailboxes: [], archive: { backlog: 0, lastError: null, lastErrorAt: null, lastSuccessAt: null } });
   });
   it('GET /metrics needs the admin token and answers Prometheus text', async () => {
     expect((await svc.call('GET', '/metrics', undefined, null)).status).toBe(401);

@@ -285,10 +285,10 @@ export class BullmqJobQueue implements JobQueue {
     return true;
   }
 
-  async counts(): Promise<Record<JobState, number>> {
+  async counts(target?: string): Promise<Record<JobState, number>> {
     this.assertOpen();
     const out: Record<JobState, number> = { waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0 };
-    const targets = await this.refreshTargets();
+    const targets = (await this.refreshTargets()).filter((t) => target === undefined || t === target);
     const all = await Promise.all(
       targets.map((t) =>
         this.bounded(

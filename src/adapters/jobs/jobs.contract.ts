@@ -309,6 +309,8 @@ export function runJobQueueContract(name: string, make: MakeJobQueue): void {
       await waitForState(q, 'count:3', 'failed');
       await waitFor('2 completed', async () => (await q.counts()).completed === 2);
       expect(await q.counts()).toEqual({ waiting: 0, delayed: 1, active: 0, completed: 2, failed: 1 });
+      expect(await q.counts('no-such-target')).toEqual({ waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0 });
+      expect(await q.counts('crm:b')).toEqual({ waiting: 0, delayed: 0, active: 0, completed: 1, failed: 0 });
     });
 
     it('lists newest first with an opaque cursor, by state and across states', async () => {

@@ -244,9 +244,9 @@ export class SqliteJobQueue implements JobQueue {
     return changed;
   }
 
-  async counts(): Promise<Record<JobState, number>> {
+  async counts(target?: string): Promise<Record<JobState, number>> {
     const out: Record<JobState, number> = { waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0 };
-    for (const { state, n } of this.stmt.counts.all()) out[state] = n;
+    for (const { state, n } of target === undefined ? this.stmt.counts.all() : this.stmt.countsOf.all(target)) out[state] = n;
     return out;
   }
 
@@ -535,6 +535,7 @@ function prepareStatements(db: Database.Database) {
        WHERE id = @id AND state = 'failed'`,
     ),
     counts: db.prepare<[], { state: JobState; n: number }>('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state'),
+    countsOf: db.prepare<[string], { state: JobState; n: number }>('SELECT state, COUNT(*) AS n FROM jobs WHERE target = ? GROUP BY state'),
   };
 }
 

@@ -1,5 +1,5 @@
 // Prometheus metrics (prom-client): one registry per process; later issues add their counters here.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
@@ -9,6 +9,8 @@ export interface Metrics {
   httpDuration: Histogram<'method' | 'route'>;
   messagesIngested: Counter<'outcome'>;
   ingestLatency: Histogram<string>;
+  /** Archive backlog and last error, read from `source` at each scrape (R-STO-4). */
+  watchArchive(source: () => Promise<{ backlog: number; lastErrorAt: string | null }>): void;
 }
 
 export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
@@ -39,8 +41,31 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
     registers: [registry],
   });
+  let archiveSource: (() => Promise<{ backlog: number; lastErrorAt: string | null }>) | undefined;
+  const archiveRead = async () => (archiveSource ? archiveSource().catch(() => null) : null);
+  new Gauge({
+    name: 'email_channel_archive_backlog',
+    help: 'Archive writes waiting or being retried (messages, PDFs, metadata, transcripts)',
+    registers: [registry],
+    async collect() {
+      const a = await archiveRead();
+      if (a) this.set(a.backlog);
+    },
+  });
+  new Gauge({
+    name: 'email_channel_archive_last_error_timestamp_seconds',
+    help: 'When an archive write last failed (0 = never)',
+    registers: [registry],
+    async collect() {
+      const a = await archiveRead();
+      if (a) this.set(a.lastErrorAt ? Date.parse(a.lastErrorAt) / 1000 : 0);
+    },
+  });
   return {
     registry,
+    watchArchive: (source) => {
+      archiveSource = source;
+    },
     messagesIngested,
     ingestLatency,
     contentType: registry.contentType,

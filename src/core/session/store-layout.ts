@@ -12,6 +12,13 @@ export const quarantineSourceKey = (accountId: string, uidValidity: string, uid:
 export const rawBlobKey = (messageId: string): string => `blob:raw:${messageId}`;
 
 export const IDX_SESSIONS = 'sessions:updated';
+/** Every stored message, scored by when it was stored: the retention sweep reads only its due part (R-STO-1). */
+export const IDX_MESSAGES_RECEIVED = 'messages:received';
+
+/** The index op that makes a message visible to the retention sweep. */
+export function retentionIndexOp(messageInternalId: string, storedAt: number): WriteOp {
+  return { op: 'index', index: IDX_MESSAGES_RECEIVED, member: messageInternalId, score: storedAt };
+}
 export const IDX_QUARANTINE = 'quarantine:created';
 export const idxSessionsByQueue = (queueId: string): string => `sessions:queue:${queueId}`;
 export const idxSessionsByStatus = (status: SessionStatus): string => `sessions:status:${status}`;

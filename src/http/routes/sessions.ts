@@ -63,6 +63,8 @@ export const Message = z
       })
       .optional()
       .openapi('Delivery', { description: 'Outbound only: where the delivery stands' }),
+    archive: z.object({ key: z.string(), at: z.string() }).optional().openapi({ description: 'The archive copy of the raw message (R-STO-4), once written' }),
+    purgedAt: z.string().optional().openapi({ description: 'When retention removed the body and raw bytes here; the raw download then reads the archive' }),
   })
   .openapi('SessionMessage');
 

@@ -20,6 +20,15 @@ const HealthSchema = z
         import: z.object({ done: z.number().int(), total: z.number().int().nullable(), finished: z.boolean() }).nullable().optional(),
       }),
     ),
+    archive: z
+      .object({
+        backlog: z.number().int().openapi({ description: 'Archive writes waiting or being retried' }),
+        lastError: z.string().nullable(),
+        lastErrorAt: z.string().nullable(),
+        lastSuccessAt: z.string().nullable(),
+      })
+      .optional()
+      .openapi({ description: 'The mail archive (R-STO-4); `status` is `degraded` while it fails with writes waiting' }),
   })
   .openapi('Health');
 

@@ -1,0 +1,180 @@
+// Mail archive (R-STO-2..4): every inbound and outbound message as raw .eml, and at each session end its PDF,
+// metadata file and JSON transcript, under `<folder>/<sessionId>/…`. Writes are durable jobs (a bucket outage
+// delays the archive, never loses it, never blocks ingest); object keys are derived from the message or the
+// session end, so a retried job overwrites the same object (exactly once per object). Retention (R-STO-1) purges
+// bodies and raw bytes from the service's own store once archived, by an indexed sweep over what is due.
+import { archiveObjectKey, ArchiveError, type ArchiveSettings, type ArchiveStore } from '../core/archive.js';
+import { RetryLaterError, type BlobStore, type Clock, type JobRecord, type JobSpec, type Logger, type Store } from '../core/ports.js';
+import type { Session } from '../core/session/model.js';
+import { IDX_MESSAGES_RECEIVED, idxSessionMessages, messageKey, sessionKey, type StoredSession } from '../core/session/store-layout.js';
+import type { StoredMessage } from './ingest-message.js';
+
+export const ARCHIVE_MESSAGE = 'archive.message';
+export const ARCHIVE_SESSION = 'archive.session';
+export const ARCHIVE_TARGET = 'archive';
+/** Archive jobs keep trying (with capped backoff) until the bucket is back: an outage never loses a write. */
+const ARCHIVE_ATTEMPTS = 10_000;
+export const ARCHIVE_STATUS_KEY = 'archive-status';
+const DAY_MS = 86_400_000;
+
+export interface ArchiveStatus {
+  lastSuccessAt: string | null;
+  lastErrorAt: string | null;
+  lastError: string | null;
+}
+
+export interface ArchiveDeps {
+  store: Store;
+  blobs: BlobStore;
+  clock: Clock;
+  logger: Logger;
+  settings(): Promise<ArchiveSettings>;
+  archive(): Promise<ArchiveStore>;
+  /** The thread as a PDF (null when no renderer runs here: the PDF is then skipped, the rest archived). */
+  transcriptPdf?(sessionId: string): Promise<Uint8Array>;
+  metadata(sessionId: string): Promise<Record<string, unknown>>;
+}
+
+/** A message's archive copy (set once written). */
+export interface ArchivedRef {
+  key: string;
+  at: string;
+}
+
+type WithArchive = StoredMessage & { archive?: ArchivedRef; purgedAt?: string };
+
+export function archiveMessageJob(messageInternalId: string): JobSpec {
+  return { id: `archive:msg:${messageInternalId}`, purpose: ARCHIVE_MESSAGE, target: ARCHIVE_TARGET, payload: { messageId: messageInternalId }, maxAttempts: ARCHIVE_ATTEMPTS };
+}
+
+/** The jobs a session change causes: at each session end (closed), its PDF, metadata file and JSON transcript. */
+export function archiveSessionJobs(prev: Session | null, next: Session): JobSpec[] {
+  if (next.status !== 'closed' || prev?.status === 'closed') return [];
+  const end = next.interactions.filter((i) => i.type === 'closed').length;
+  return [{ id: `archive:session:${next.id}:${end}`, purpose: ARCHIVE_SESSION, target: ARCHIVE_TARGET, payload: { sessionId: next.id, end, at: next.statusChangedAt }, maxAttempts: ARCHIVE_ATTEMPTS }];
+}
+
+
+export class ArchiveService {
+  constructor(private readonly deps: ArchiveDeps) {}
+
+  register(jobs: { register(purpose: string, handler: (job: JobRecord) => Promise<void>): void }): void {
+    jobs.register(ARCHIVE_MESSAGE, (job) => this.guard(() => this.archiveMessage((job.payload as { messageId: string }).messageId)));
+    jobs.register(ARCHIVE_SESSION, (job) => this.guard(() => this.archiveSession(job.payload as { sessionId: string; end: number; at: number })));
+  }
+
+  /** Records success or the last error (for /health and /metrics); a failure is retried later. */
+  private async guard(run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+      await this.status({ lastSuccessAt: new Date(this.deps.clock.now()).toISOString() });
+    } catch (err) {
+      const message = (err as Error).message;
+      await this.status({ lastErrorAt: new Date(this.deps.clock.now()).toISOString(), lastError: message.slice(0, 500) }).catch(() => undefined);
+      // Auth, missing bucket, forbidden: an admin has to act; keep the write and look again in a few minutes.
+      if (err instanceof ArchiveError && !err.transient) throw new RetryLaterError(`archive: ${message}`, 5 * 60_000);
+      throw err;
+    }
+  }
+
+  private async status(patch: Partial<ArchiveStatus>): Promise<void> {
+    const cur = (await this.deps.store.get<ArchiveStatus>(ARCHIVE_STATUS_KEY)) ?? { lastSuccessAt: null, lastErrorAt: null, lastError: null };
+    await this.deps.store.put(ARCHIVE_STATUS_KEY, { ...cur, ...patch });
+  }
+
+  async lastStatus(): Promise<ArchiveStatus> {
+    return (await this.deps.store.get<ArchiveStatus>(ARCHIVE_STATUS_KEY)) ?? { lastSuccessAt: null, lastErrorAt: null, lastError: null };
+  }
+
+  private async archiveMessage(id: string): Promise<void> {
+    const m = await this.deps.store.get<WithArchive>(messageKey(id));
+    if (!m || m.archive) return;
+    const raw = m.rawKey ? await this.deps.blobs.get(m.rawKey) : undefined;
+    if (!raw) {
+      this.deps.logger.warn({ messageId: id }, 'archive: the raw bytes are gone; nothing to archive');
+      return;
+    }
+    const settings = await this.deps.settings();
+    const key = archiveObjectKey(settings.folder, m.sessionId, Date.parse(m.receivedAt), 'eml', m.id);
+    await (await this.deps.archive()).put(key, raw, 'message/rfc822');
+    const now = this.deps.clock.now();
+    // Re-read: the send job may have changed the delivery meanwhile; only the archive field is ours.
+    const cur = await this.deps.store.get<WithArchive>(messageKey(id));
+    if (cur) await this.deps.store.put(messageKey(id), { ...cur, archive: { key, at: new Date(now).toISOString() } });
+  }
+
+  private async archiveSession(p: { sessionId: string; end: number; at: number }): Promise<void> {
+    const session = await this.deps.store.get<StoredSession>(sessionKey(p.sessionId));
+    if (!session) return;
+    const settings = await this.deps.settings();
+    const archive = await this.deps.archive();
+    const tag = `end${p.end}`;
+    const metadata = await this.deps.metadata(p.sessionId);
+    await archive.put(archiveObjectKey(settings.folder, p.sessionId, p.at, 'metadata', tag), json(metadata), 'application/json');
+    await archive.put(archiveObjectKey(settings.folder, p.sessionId, p.at, 'transcript', tag), json(await this.transcript(session)), 'application/json');
+    if (this.deps.transcriptPdf) {
+      const pdf = await this.deps.transcriptPdf(p.sessionId);
+      await archive.put(archiveObjectKey(settings.folder, p.sessionId, p.at, 'pdf', tag), pdf, 'application/pdf');
+    }
+  }
+
+  /** The thread as data: the session and every message with its text (what the archive keeps once bodies are purged here). */
+  private async transcript(session: StoredSession): Promise<Record<string, unknown>> {
+    const entries = await this.deps.store.indexRange(idxSessionMessages(session.id), { limit: 1000 });
+    const messages = (await this.deps.store.getMany<WithArchive>(entries.map((e) => messageKey(e.member)))).filter((m): m is WithArchive => !!m);
+    const { rev: _rev, ...s } = session;
+    return {
+      session: { ...s, createdAt: iso(s.createdAt), updatedAt: iso(s.updatedAt), statusChangedAt: iso(s.statusChangedAt), lastActivityAt: iso(s.lastActivityAt), interactions: s.interactions.map((i) => ({ ...i, at: iso(i.at) })) },
+      messages: messages.map(({ rawKey: _r, source: _s, ...m }) => m),
+    };
+  }
+
+  /** The archived bytes of a message whose own copy was purged (raw download, R-STO-4 item 6). */
+  async rawFromArchive(message: StoredMessage): Promise<Uint8Array | undefined> {
+    const ref = (message as WithArchive).archive;
+    if (!ref) return undefined;
+    return (await this.deps.archive()).get(ref.key);
+  }
+
+  /**
+   * Retention (R-STO-1): past `retentionDays`, archived messages lose their bodies, raw bytes and attachment bytes here
+   * (headers, ids and the archive key stay). Reads only the due part of the index (cost ∝ what is due); idempotent.
+   * Messages not archived yet are left for a later sweep. Returns how many were purged.
+   */
+  async purgeExpired(max = 5000): Promise<number> {
+    const settings = await this.deps.settings();
+    if (settings.retentionDays === null) return 0;
+    const cutoff = this.deps.clock.now() - settings.retentionDays * DAY_MS;
+    let purged = 0;
+    let seen = 0;
+    let after: { member: string; score: number } | undefined;
+    while (seen < max) {
+      const due = await this.deps.store.indexRange(IDX_MESSAGES_RECEIVED, { max: cutoff, limit: 200, ...(after ? { after } : {}) });
+      if (due.length === 0) break;
+      for (const entry of due) {
+        seen++;
+        const m = await this.deps.store.get<WithArchive>(messageKey(entry.member));
+        if (!m) {
+          await this.deps.store.indexRemove(IDX_MESSAGES_RECEIVED, entry.member);
+          continue;
+        }
+        if (!m.archive) continue;
+        const purgedAt = new Date(this.deps.clock.now()).toISOString();
+        const next: WithArchive = { ...m, text: '', html: null, rawKey: null, purgedAt };
+        await this.deps.store.commit([
+          { op: 'put', key: messageKey(m.id), value: next },
+          { op: 'unindex', index: IDX_MESSAGES_RECEIVED, member: m.id },
+        ]);
+        if (m.rawKey) await this.deps.blobs.delete(m.rawKey);
+        purged++;
+      }
+      after = due[due.length - 1];
+      if (due.length < 200) break;
+    }
+    if (purged > 0) this.deps.logger.info({ purged, retentionDays: settings.retentionDays }, 'retention: message bodies purged (the archive keeps them)');
+    return purged;
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v, null, 2));
