@@ -31,6 +31,7 @@ import { transcriptRoutes } from './routes/transcript.js';
 import { assignmentRoutes } from './routes/assignment.js';
 import { outboundRoutes } from './routes/outbound.js';
 import { storageRoutes } from './routes/storage.js';
+import { zendeskSidebarRoutes } from './routes/zendesk-sidebar.js';
 import type { StorageService } from '../app/storage-service.js';
 import type { OutboundService } from '../app/outbound-service.js';
 
@@ -89,6 +90,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
 
   systemRoutes(app, { health: deps.health, metrics: deps.metrics, auth: deps.auth });
   app.get('/openapi.json', (c) => c.json(openApiDocument(app, deps.version)));
+  // The Zendesk app's ticket sidebar (static page; it reads the session through ZAF's secure proxy with a token).
+  zendeskSidebarRoutes(app);
 
   app.use('/api/*', requireToken(deps.auth));
   if (deps.crm) crmRoutes(app, deps.crm);

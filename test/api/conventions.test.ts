@@ -103,6 +103,13 @@ describe('health and metrics', () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok', store: 'ok', mailboxes: [], archive: { backlog: 0, lastError: null, lastErrorAt: null, lastSuccessAt: null } });
   });
+  it('serves the Zendesk ticket sidebar page openly (it holds no data; data comes through ZAF with a token)', async () => {
+    const res = await svc.services.app.request('/zendesk/sidebar');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(res.headers.get('content-security-policy')).toContain('frame-ancestors https://*.zendesk.com');
+    expect((await svc.services.app.request('/zendesk/sidebar.js')).status).toBe(200);
+  });
   it('GET /metrics needs the admin token and answers Prometheus text', async () => {
     expect((await svc.call('GET', '/metrics', undefined, null)).status).toBe(401);
     const res = await svc.services.app.request('/metrics', { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
