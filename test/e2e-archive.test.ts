@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createArchiveStore } from '../src/adapters/archive/index.js';
+import { poll } from './helpers/poll.js';
 import { startDovecot, type DovecotHandle } from './helpers/dovecot.js';
 import { startS3Server, type S3ServerHandle } from './helpers/s3-server.js';
 import { startSmtpServer, type SmtpServerHandle } from './helpers/smtp-server.js';
@@ -31,16 +32,6 @@ async function append(subject: string): Promise<string> {
   await client.append('INBOX', `From: Kim <kim@customer.example>\r\nTo: ${USER.user}\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain\r\n\r\nArchive me: ${subject}\r\n`);
   await client.logout();
   return id;
-}
-
-async function poll<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 600)}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
 }
 
 const sessionOf = async (messageId: string) => {

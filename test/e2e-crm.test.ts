@@ -8,6 +8,7 @@ import { simpleParser } from 'mailparser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createZendeskFake, type ZendeskFake } from '../connectors/zendesk/fake.js';
 import { RECORD_MARKER } from '../connectors/contract.js';
+import { poll } from './helpers/poll.js';
 import { startDovecot, type DovecotHandle } from './helpers/dovecot.js';
 import { startSmtpServer, type SmtpServerHandle } from './helpers/smtp-server.js';
 import { startTestService, type TestService } from './helpers/service.js';
@@ -29,16 +30,6 @@ async function append(subject: string, extra = ''): Promise<string> {
   await client.append('INBOX', `From: Ann Customer <ann@example.com>\r\nTo: ${USER.user}\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\n${extra}Content-Type: text/plain\r\n\r\nMy printer is broken.\r\n\r\nOn Mon, Nov 2, 2026 at 9:00 AM Shop <help@shop.example> wrote:\r\n> old quoted text\r\n`);
   await client.logout();
   return id;
-}
-
-async function poll<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 400)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const sessionByMessage = async (messageId: string) => {

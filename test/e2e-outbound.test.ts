@@ -5,6 +5,7 @@
 import { ImapFlow } from 'imapflow';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { poll } from './helpers/poll.js';
 import { startDovecot, type DovecotHandle } from './helpers/dovecot.js';
 import { startSmtpServer, type SmtpServerHandle } from './helpers/smtp-server.js';
 import { startTestService, type TestService } from './helpers/service.js';
@@ -50,16 +51,6 @@ async function append(opts: { from?: string; subject: string; body?: string; hea
   ];
   await imap((c) => c.append('INBOX', lines.join('\r\n')));
   return id;
-}
-
-async function poll<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 600)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const sessionOf = async (messageId: string) => {

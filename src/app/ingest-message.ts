@@ -92,6 +92,33 @@ export interface StoredMessage {
   bounceOf?: string;
 }
 
+/** A fetched, parsed mail as a stored message of a session (its kind set by the caller). */
+function inboundMessage(message: FetchedMessage, mail: InboundMail, id: string, sessionId: string, rawKey: string, flags: MessageFlag[], now: number): StoredMessage {
+  return {
+    id,
+    sessionId,
+    direction: 'inbound',
+    messageId: mail.messageId,
+    from: mail.from,
+    to: mail.to,
+    cc: mail.cc,
+    subject: mail.subject,
+    date: mail.date !== null ? new Date(mail.date).toISOString() : null,
+    receivedAt: new Date(now).toISOString(),
+    arrivedAt: message.internalDate !== null ? new Date(message.internalDate).toISOString() : null,
+    text: mail.text,
+    html: mail.html,
+    attachments: mail.attachments,
+    headers: mail.headers,
+    size: mail.size,
+    sha256: mail.sha256,
+    accountId: message.accountId,
+    source: { uidValidity: message.uidValidity, uid: message.uid },
+    rawKey,
+    flags,
+  };
+}
+
 /** The claim on a Message-ID (or content hash): which session and message hold it. */
 export interface MessageIdClaim {
   sessionId: string;
@@ -613,30 +640,7 @@ export class IngestService implements MailboxSink {
     // blob after a crash is harmless, a missing one is not.
     const rawOps = await this.rawBytes(rawKey, message.raw);
 
-    const stored: StoredMessage = {
-      id: internalId,
-      sessionId: session.id,
-      direction: 'inbound',
-      messageId: mail.messageId,
-      from: mail.from,
-      to: mail.to,
-      cc: mail.cc,
-      subject: mail.subject,
-      date: mail.date !== null ? new Date(mail.date).toISOString() : null,
-      receivedAt: new Date(now).toISOString(),
-      arrivedAt: message.internalDate !== null ? new Date(message.internalDate).toISOString() : null,
-      text: mail.text,
-      html: mail.html,
-      attachments: mail.attachments,
-      headers: mail.headers,
-      size: mail.size,
-      sha256: mail.sha256,
-      accountId: message.accountId,
-      source: { uidValidity: message.uidValidity, uid: message.uid },
-      rawKey,
-      flags,
-      kind: 'customer',
-    };
+    const stored: StoredMessage = { ...inboundMessage(message, mail, internalId, session.id, rawKey, flags, now), kind: 'customer' };
     const { ops: sessionOps } = saveSessionOps(prev, session);
     // Assignment bookkeeping (assignment-load.ts): assignees' active counts + durable auto-assign intent (R-ASG-2/3).
     const assignOps = [...(await agentLoadOps(r, prev, session)).ops, ...autoAssignIntentOps(session, effects, now)];
@@ -710,31 +714,7 @@ export class IngestService implements MailboxSink {
         { type: 'delivery_failed', at: now, actor: 'system', data: { messageId: original.messageId, internalId: original.id, outcome, reason, report: internalId } },
       ],
     };
-    const stored: StoredMessage = {
-      id: internalId,
-      sessionId: prev.id,
-      direction: 'inbound',
-      messageId: mail.messageId,
-      from: mail.from,
-      to: mail.to,
-      cc: mail.cc,
-      subject: mail.subject,
-      date: mail.date !== null ? new Date(mail.date).toISOString() : null,
-      receivedAt: new Date(now).toISOString(),
-      arrivedAt: message.internalDate !== null ? new Date(message.internalDate).toISOString() : null,
-      text: mail.text,
-      html: mail.html,
-      attachments: mail.attachments,
-      headers: mail.headers,
-      size: mail.size,
-      sha256: mail.sha256,
-      accountId: message.accountId,
-      source: { uidValidity: message.uidValidity, uid: message.uid },
-      rawKey,
-      flags: [...flags, 'bounce'],
-      kind: 'bounce',
-      bounceOf: original.id,
-    };
+    const stored: StoredMessage = { ...inboundMessage(message, mail, internalId, prev.id, rawKey, [...flags, 'bounce'], now), kind: 'bounce', bounceOf: original.id };
     const ops: WriteOp[] = [
       ...rawOps,
       { op: 'check', key: claimKey, rev: null },

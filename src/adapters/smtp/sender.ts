@@ -4,40 +4,15 @@ import nodemailer from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { ServerEndpoint } from '../../core/account.js';
 import { headerUnsafe } from '../../core/outbound/compose.js';
+import type { MailAddress } from '../../core/mail/inbound.js';
+import type { OutgoingMail } from '../../core/outbound/outgoing.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
 import { classifyDeliveryError, type DeliveryErrorClass } from './delivery-error.js';
 
-export interface MailAddress {
-  address: string;
-  name?: string;
-}
-
-export interface OutgoingAttachment {
-  filename: string;
-  contentType: string;
-  content: Uint8Array;
-  /** Content-ID (without `<>`) of an inline image referenced as `cid:` from the HTML. */
-  cid?: string;
-}
-
-export interface OutgoingMessage {
-  from: MailAddress;
-  to: MailAddress[];
-  cc?: MailAddress[];
-  /** Envelope only: never written into the headers. */
-  bcc?: MailAddress[];
-  replyTo?: MailAddress;
-  subject: string;
-  text: string;
-  html?: string;
-  /** Set by the caller (`makeMessageId`: `<s.<sessionId>.<rand>@domain>`), angle brackets included. */
-  messageId: string;
-  inReplyTo?: string;
-  references?: string[];
-  /** Extra headers (e.g. `Auto-Submitted`); structural ones (From, To, Subject, Message-ID, …) are refused. */
-  headers?: Record<string, string>;
-  attachments?: OutgoingAttachment[];
-}
+// The message shape is the core's (the outbound use case builds it); re-exported under the adapter's names.
+export type { MailAddress } from '../../core/mail/inbound.js';
+export type { OutgoingAttachment } from '../../core/outbound/outgoing.js';
+export type OutgoingMessage = OutgoingMail;
 
 export interface SenderAccount {
   id: string;
