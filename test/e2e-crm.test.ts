@@ -201,6 +201,27 @@ describe('Zendesk end to end', () => {
     }
   }, 90_000);
 
+  it('records per direction (R-CRM-1): an agent-started session gets a ticket only while crm.outbound is on', async () => {
+    const agent = await svc.call('POST', '/api/agents', { name: 'Oz Agent', firstName: 'Oz', email: 'oz@shop.example', company: 'Shop' });
+    expect(agent.status).toBe(201);
+    const queueId = (await svc.call('GET', '/api/queues')).body.items[0].id as string;
+    await svc.call('PUT', '/api/settings', { crm: { outbound: false } });
+    try {
+      const off = await svc.call('POST', '/api/sessions', { agentId: agent.body.id, queueId, to: [{ address: 'ray@example.com' }], subject: 'No ticket please', text: 'Hello Ray.' });
+      expect(off.status).toBe(202);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await svc.call('GET', `/api/sessions/${off.body.session.id}`)).body.ticketId).toBeNull();
+      expect(fake.countRecords(`ec:${off.body.session.id}`)).toBe(0);
+    } finally {
+      await svc.call('PUT', '/api/settings', { crm: { outbound: true } });
+    }
+    const on = await svc.call('POST', '/api/sessions', { agentId: agent.body.id, queueId, to: [{ address: 'sue@example.com' }], subject: 'Ticket please', text: 'Hello Sue.' });
+    expect(on.status).toBe(202);
+    const session = await poll('ticket of the outbound session', async () => (await svc.call('GET', `/api/sessions/${on.body.session.id}`)).body, (x) => !!x.ticketId);
+    expect(fake.record(session.ticketId)?.requesterEmail).toBe('sue@example.com');
+    expect(fake.record(session.ticketId)?.tags).toContain(RECORD_MARKER);
+  }, 60_000);
+
   it('switching connector keeps the old one’s queued writes running against it', async () => {
     const mid = await append('Before the switch');
     const session = await poll('ticket', () => sessionByMessage(mid), (s) => !!s?.ticketId);
