@@ -29,6 +29,7 @@
 // | agent-token:<sha256 hex>      | AgentToken (hash only, never the token)                  | none      | app/agents-service.ts                  |
 // | agent-tokens:<agentId>        | AgentTokenList { rev, tokens: [{ id, hash }] } (≤ 20)    | none      | app/agents-service.ts                  |
 // | presence:<agentId>            | Presence { online, until, source, updatedAt }            | ttlSeconds (30 s–1 day, default 300 s) | app/agents-service.ts |
+// | jobs-pending:<jobId>          | { job, at }: Redis only, a commit's job until BullMQ has it (transactional outbox) | none | adapters/store/redis-store.ts |
 // | storage-settings              | StorageDocument (archive provider, bucket, folder, retention; secrets sealed; rev) | none | app/storage-service.ts |
 // | archive-status                | { lastSuccessAt, lastErrorAt, lastError } of archive writes | none  | app/archive-service.ts                 |
 // | autoreply-rate:<sender>:<n>   | number: auto-replies to the sender in fixed window n      | window (1 h) | app/outbound-service.ts          |
@@ -87,6 +88,8 @@ export const STORE_KEYS: readonly StoreKeyDoc[] = [
   { pattern: 'session:<sessionId>', shape: 'StoredSession (Session + rev)', ttl: 'none', owner: 'app/ingest-message.ts, app/sessions-service.ts' },
   { pattern: 'smsg:<messageInternalId>', shape: 'StoredMessage (headers, text, sanitized html, attachment metadata, rawKey; outbound: kind, agentId, bcc, delivery)', ttl: 'none', owner: 'app/ingest-message.ts, app/outbound-service.ts (out_*)' },
   { pattern: 'msgid:<Message-ID | content:<sha256>>[#<hash16>]', shape: '{ sessionId, messageInternalId, contentHash, outbound?, rev }', ttl: 'none', owner: 'app/ingest-message.ts (dedupe + threading), app/outbound-service.ts (our Message-IDs)' },
+  { pattern: 'jobs-pending:<jobId>', shape: '{ job: JobSpec, at } (Redis only: a commit\'s job until BullMQ has it)', ttl: 'none (cleared after the hand-over)', owner: 'adapters/store/redis-store.ts' },
+  { pattern: 'index jobs:pending', shape: 'member job id, score commit time ms (Redis only; swept every 30 s)', ttl: 'none', owner: 'adapters/store/redis-store.ts' },
   { pattern: 'storage-settings', shape: 'StorageDocument (provider, bucket, folder, retentionDays, s3/gcs with sealed secrets, rev, updatedAt)', ttl: 'none', owner: 'app/storage-service.ts' },
   { pattern: 'archive-status', shape: 'ArchiveStatus { lastSuccessAt, lastErrorAt, lastError }', ttl: 'none', owner: 'app/archive-service.ts' },
   { pattern: 'index messages:received', shape: 'member message internal id, score stored-at ms (retention sweep; removed once purged)', ttl: 'none', owner: 'core/session/store-layout.ts retentionIndexOp' },

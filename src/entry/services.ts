@@ -475,6 +475,16 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       });
   }, 10 * 60_000);
   retentionSweep.unref();
+  // Redis: jobs whose commit applied but whose hand-over to BullMQ did not (a crash in between) are handed over.
+  const pendingSweep = setInterval(() => {
+    const s = store as Partial<{ redispatchPendingJobs(olderThanMs?: number): Promise<number> }>;
+    s.redispatchPendingJobs?.(30_000)
+      .then((n) => {
+        if (n > 0) logger.warn({ jobs: n }, 'handed over jobs a crash had left pending');
+      })
+      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'pending-jobs sweep failed; retrying next time'));
+  }, 30_000);
+  pendingSweep.unref();
 
   return {
     app,
@@ -502,6 +512,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       clearInterval(timerSweep);
       clearInterval(assignSweep);
       clearInterval(retentionSweep);
+      clearInterval(pendingSweep);
       clearInterval(crmPoll);
       await supervisor.stop();
       await assignment.close();

@@ -39,6 +39,14 @@ import {
 import { DOCUMENT_NAMESPACE, decodeDocument, encodeDocument, keyvDeserialize, keyvSerialize } from './document-format.js';
 import { checkIncrement, checkKey, checkRange, checkScore, checkTtl, checkUpdateResult, prepareOps } from './store-args.js';
 
+/** Jobs of applied commits not yet handed to the sink (document `jobs-pending:<jobId>`, index `jobs:pending` by time). */
+export const PENDING_JOB_PREFIX = 'jobs-pending:';
+export const PENDING_JOBS_INDEX = 'jobs:pending';
+interface PendingJob {
+  job: JobSpec;
+  at: number;
+}
+
 /** Where `commit` hands its jobs after its script applied the writes (the BullMQ queue); jobs are idempotent by id. */
 export interface JobSink {
   enqueue(jobs: JobSpec[]): Promise<void>;
@@ -573,10 +581,11 @@ export class RedisStore implements Store {
   // ---- commit ----
 
   /**
-   * One Lua script (COMMIT above) judges the `check` ops and applies every write atomically, then the jobs go to
-   * the sink. A failed check writes nothing, enqueues nothing and rejects with CommitConflictError. A crash
-   * between the script and the sink leaves the writes applied and the jobs missing; replaying the same commit
-   * (writes are idempotent, jobs deduplicated by id) repairs it. Bad values are rejected before anything is sent.
+   * One Lua script (COMMIT above) judges the `check` ops and applies every write atomically — with the jobs recorded
+   * as pending — then the jobs go to the sink and their pending records are cleared. A failed check writes nothing,
+   * enqueues nothing and rejects with CommitConflictError. A crash between the script and the sink leaves the jobs
+   * pending: redispatchPendingJobs() hands them over (jobs are deduplicated by id). Bad values are rejected before
+   * anything is sent.
    */
   async commit(ops: WriteOp[], jobs: JobSpec[] = []): Promise<void> {
     if (jobs.length > 0 && !this.jobSink) {
@@ -584,6 +593,43 @@ export class RedisStore implements Store {
         `RedisStore.commit got ${jobs.length} job(s) but no job sink is configured: pass jobSink (the BullMQ job queue) to openRedisStore/openStore`,
       );
     }
+    // Transactional outbox: the jobs are written with the state that caused them (same script), handed to the sink
+    // after, then cleared. A crash in between leaves them pending, and redispatchPendingJobs() hands them over later,
+    // so a commit's jobs are never lost even when nobody replays the commit (an accepted reply, a status change).
+    const at = Date.now();
+    const pendingOps: WriteOp[] = jobs.flatMap((job) => [
+      { op: 'put' as const, key: `${PENDING_JOB_PREFIX}${job.id}`, value: { job, at } satisfies PendingJob },
+      { op: 'index' as const, index: PENDING_JOBS_INDEX, member: job.id, score: at },
+    ]);
+    await this.applyOps([...ops, ...pendingOps]);
+    if (jobs.length > 0 && this.jobSink) {
+      await this.jobSink.enqueue(jobs);
+      await this.clearPending(jobs.map((j) => j.id)).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Hands over jobs whose commit was applied but whose hand-over to the sink did not happen (a crash, a failed
+   * enqueue) — those pending for longer than `olderThanMs`. Enqueueing is idempotent by job id. Returns how many.
+   */
+  async redispatchPendingJobs(olderThanMs = 30_000, limit = 500): Promise<number> {
+    if (!this.jobSink) return 0;
+    const due = await this.indexRange(PENDING_JOBS_INDEX, { max: Date.now() - olderThanMs, limit });
+    if (due.length === 0) return 0;
+    const docs = await this.getMany<PendingJob>(due.map((e) => `${PENDING_JOB_PREFIX}${e.member}`));
+    const jobs = docs.filter((d): d is PendingJob => !!d).map((d) => d.job);
+    if (jobs.length > 0) await this.jobSink.enqueue(jobs);
+    await this.clearPending(due.map((e) => e.member));
+    return jobs.length;
+  }
+
+  private async clearPending(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.applyOps(ids.flatMap((id) => [{ op: 'del' as const, key: `${PENDING_JOB_PREFIX}${id}` }, { op: 'unindex' as const, index: PENDING_JOBS_INDEX, member: id }]));
+  }
+
+  /** Applies the ops atomically with one Lua script (checks first); see commit. */
+  private async applyOps(ops: WriteOp[]): Promise<void> {
     const prepared = prepareOps(ops);
     if (prepared.length > 0) {
       const keys: string[] = [];
@@ -638,7 +684,6 @@ export class RedisStore implements Store {
         );
       }
     }
-    if (jobs.length > 0 && this.jobSink) await this.jobSink.enqueue(jobs);
   }
 
   // ---- lifecycle ----

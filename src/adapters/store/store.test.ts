@@ -318,6 +318,33 @@ describe('redis', () => {
       expect(order).toEqual(['sink:j1:sees=v']);
     });
 
+    it('jobs of an applied commit whose hand-over failed stay pending and are handed over later, once (transactional outbox)', async () => {
+      const handed: string[] = [];
+      let failNext = true;
+      const jobSink = {
+        async enqueue(jobs: JobSpec[]) {
+          if (failNext) {
+            failNext = false;
+            throw new Error('process died before the hand-over');
+          }
+          handed.push(...jobs.map((j) => j.id));
+        },
+      };
+      store = await openRedisStore({ url: redis.url, keyPrefix: 'pending:', jobSink, ...fast });
+      await expect(store.commit([{ op: 'put', key: 'reply', value: 'queued' }], [{ id: 'send:1', purpose: 'p', target: 't', payload: { x: 1 } }])).rejects.toThrow('process died');
+      expect(await store.get('reply')).toBe('queued');
+      // Too recent to be judged lost: nothing yet.
+      expect(await store.redispatchPendingJobs(60_000)).toBe(0);
+      expect(await store.redispatchPendingJobs(0)).toBe(1);
+      expect(handed).toEqual(['send:1']);
+      expect(await store.redispatchPendingJobs(0)).toBe(0);
+      // A normal commit leaves nothing pending.
+      await store.commit([{ op: 'put', key: 'other', value: 1 }], [{ id: 'send:2', purpose: 'p', target: 't', payload: {} }]);
+      expect(handed).toEqual(['send:1', 'send:2']);
+      expect(await store.redispatchPendingJobs(0)).toBe(0);
+      expect(await store.indexCount('jobs:pending')).toBe(0);
+    });
+
     it('a failing commit check calls no job sink and writes nothing', async () => {
       const calls: string[][] = [];
       const jobSink = {
