@@ -437,6 +437,27 @@ describe('bounces of our own mail', () => {
   }, 60_000);
 });
 
+describe('a customer quoting a bounce', () => {
+  it('stays an ordinary reply: threaded, not filed as a bounce, our mail still sent', async () => {
+    const mid = await append({ from: 'Jo <jo@customer.example>', subject: 'Quoted bounce' });
+    const session = await poll('session', () => sessionOf(mid), (s) => !!s);
+    const res = await svc.call('POST', `/api/sessions/${session.id}/replies`, { agentId, text: 'Did you get this?' });
+    const ourId = res.body.message.messageId as string;
+    await poll('sent', async () => (await svc.call('GET', `/api/sessions/${session.id}`)).body, (d) => d.messages.some((x: any) => x.delivery?.state === 'sent'));
+    const answer = await append({
+      from: 'Jo <jo@customer.example>',
+      subject: 'Re: Quoted bounce',
+      headers: [`In-Reply-To: <${ourId}>`],
+      body: 'My colleague got this, is it you?\r\n> This message was created automatically by mail delivery software.\r\n> A message that you sent could not be delivered to one or more of its recipients.\r\n> 550 5.1.1 user unknown',
+    });
+    const after = await poll('answer stored', () => sessionOf(answer), (s) => !!s);
+    expect(after.id).toBe(session.id);
+    expect(after.messages.find((x: any) => x.messageId === answer)?.kind).toBe('customer');
+    expect(after.messages.find((x: any) => x.messageId === ourId)?.delivery.state).toBe('sent');
+    expect(after.interactions.some((i: any) => i.type === 'delivery_failed')).toBe(false);
+  }, 60_000);
+});
+
 describe('email channel off (R-GLB-1)', () => {
   it('refuses replies and new sessions while the channel is off', async () => {
     const mid = await append({ subject: 'Channel off case' });

@@ -4,10 +4,12 @@
 // session end, so a retried job overwrites the same object (exactly once per object). Retention (R-STO-1) purges
 // bodies and raw bytes from the service's own store once archived, by an indexed sweep over what is due.
 import { archiveObjectKey, ArchiveError, type ArchiveSettings, type ArchiveStore } from '../core/archive.js';
+import { AppError } from '../core/errors.js';
 import { RetryLaterError, type BlobStore, type Clock, type JobRecord, type JobSpec, type Logger, type Store } from '../core/ports.js';
 import type { Session } from '../core/session/model.js';
 import { IDX_MESSAGES_RECEIVED, idxSessionMessages, messageKey, sessionKey, type StoredSession } from '../core/session/store-layout.js';
 import type { StoredMessage } from './ingest-message.js';
+import { patchMessage } from './message-writes.js';
 
 export const ARCHIVE_MESSAGE = 'archive.message';
 export const ARCHIVE_SESSION = 'archive.session';
@@ -35,11 +37,16 @@ export interface ArchiveDeps {
   metadata(sessionId: string): Promise<Record<string, unknown>>;
 }
 
-/** A message's archive copy (set once written). */
+/** A message's archive copy (set once written): the object key and the store it went to. */
 export interface ArchivedRef {
   key: string;
   at: string;
+  /** Provider, bucket and folder at the time (the copy stays there when the settings change later). */
+  where?: string;
 }
+
+/** Where objects go under the settings (no secret): compared when reading a copy back. */
+const whereOf = (s: ArchiveSettings) => `${s.provider}:${s.bucket}:${s.folder}`;
 
 type WithArchive = StoredMessage & { archive?: ArchivedRef; purgedAt?: string };
 
@@ -70,7 +77,10 @@ export class ArchiveService {
       await this.status({ lastSuccessAt: new Date(this.deps.clock.now()).toISOString() });
     } catch (err) {
       const message = (err as Error).message;
-      await this.status({ lastErrorAt: new Date(this.deps.clock.now()).toISOString(), lastError: message.slice(0, 500) }).catch(() => undefined);
+      // /health is open: it says what kind of failure (the code), the provider's words go to the log and the jobs list.
+      const code = err instanceof ArchiveError ? err.code : 'unknown';
+      await this.status({ lastErrorAt: new Date(this.deps.clock.now()).toISOString(), lastError: code }).catch(() => undefined);
+      this.deps.logger.warn({ err: message }, 'archive write failed; it will be retried');
       // Auth, missing bucket, forbidden: an admin has to act; keep the write and look again in a few minutes.
       if (err instanceof ArchiveError && !err.transient) throw new RetryLaterError(`archive: ${message}`, 5 * 60_000);
       throw err;
@@ -97,10 +107,9 @@ export class ArchiveService {
     const settings = await this.deps.settings();
     const key = archiveObjectKey(settings.folder, m.sessionId, Date.parse(m.receivedAt), 'eml', m.id);
     await (await this.deps.archive()).put(key, raw, 'message/rfc822');
-    const now = this.deps.clock.now();
-    // Re-read: the send job may have changed the delivery meanwhile; only the archive field is ours.
-    const cur = await this.deps.store.get<WithArchive>(messageKey(id));
-    if (cur) await this.deps.store.put(messageKey(id), { ...cur, archive: { key, at: new Date(now).toISOString() } });
+    const at = new Date(this.deps.clock.now()).toISOString();
+    // Revision-checked: the send job may change the delivery meanwhile; only the archive field is ours.
+    await patchMessage(this.deps.store, id, (cur) => ({ ...cur, archive: { key, at, where: whereOf(settings) } }) as WithArchive);
   }
 
   private async archiveSession(p: { sessionId: string; end: number; at: number }): Promise<void> {
@@ -133,6 +142,10 @@ export class ArchiveService {
   async rawFromArchive(message: StoredMessage): Promise<Uint8Array | undefined> {
     const ref = (message as WithArchive).archive;
     if (!ref) return undefined;
+    const settings = await this.deps.settings();
+    if (ref.where && ref.where !== whereOf(settings)) {
+      throw new AppError('not_found', `the archive copy of message ${message.id} is in ${ref.where.replace(/:/g, ' / ')}, which is no longer the configured storage (${ref.key})`);
+    }
     return (await this.deps.archive()).get(ref.key);
   }
 
@@ -154,17 +167,23 @@ export class ArchiveService {
       for (const entry of due) {
         seen++;
         const m = await this.deps.store.get<WithArchive>(messageKey(entry.member));
-        if (!m) {
+        if (!m || m.purgedAt) {
           await this.deps.store.indexRemove(IDX_MESSAGES_RECEIVED, entry.member);
           continue;
         }
-        if (!m.archive) continue;
+        if (!m.archive) {
+          // Not archived yet (an outage): look again in an hour, so it never blocks the sweep's head.
+          await this.deps.store.indexAdd(IDX_MESSAGES_RECEIVED, m.id, cutoff + 3_600_000);
+          continue;
+        }
         const purgedAt = new Date(this.deps.clock.now()).toISOString();
-        const next: WithArchive = { ...m, text: '', html: null, rawKey: null, purgedAt };
-        await this.deps.store.commit([
-          { op: 'put', key: messageKey(m.id), value: next },
-          { op: 'unindex', index: IDX_MESSAGES_RECEIVED, member: m.id },
-        ]);
+        const written = await patchMessage(
+          this.deps.store,
+          m.id,
+          (cur) => ((cur as WithArchive).archive && !(cur as WithArchive).purgedAt ? ({ ...cur, text: '', html: null, rawKey: null, purgedAt } as WithArchive) : null),
+          async () => ({ ops: [{ op: 'unindex', index: IDX_MESSAGES_RECEIVED, member: m.id }] }),
+        );
+        if ((written as WithArchive | undefined)?.purgedAt !== purgedAt) continue;
         if (m.rawKey) await this.deps.blobs.delete(m.rawKey);
         purged++;
       }

@@ -38,6 +38,7 @@ import { newInboundSession, transition, type SessionEffect } from '../core/sessi
 import { decideThread, normalizeSubject, threadKeys, type ThreadKeys, type ThreadMatch } from '../core/threading/match.js';
 import type { Settings } from '../config/settings.js';
 import { agentLoadOps, autoAssignIntentOps } from './assignment-load.js';
+import { messageWriteOps } from './message-writes.js';
 
 /** What a delivery report says about our mail (see core/mail/bounce.ts). */
 export interface BounceInfo {
@@ -90,6 +91,8 @@ export interface StoredMessage {
   delivery?: Delivery;
   /** A bounce: the outbound message it reports on. */
   bounceOf?: string;
+  /** Revision (1 at creation; message-writes.ts checks it on every later change). */
+  rev?: number;
 }
 
 /** A fetched, parsed mail as a stored message of a session (its kind set by the caller). */
@@ -116,6 +119,7 @@ function inboundMessage(message: FetchedMessage, mail: InboundMail, id: string, 
     source: { uidValidity: message.uidValidity, uid: message.uid },
     rawKey,
     flags,
+    rev: 1,
   };
 }
 
@@ -725,7 +729,8 @@ export class IngestService implements MailboxSink {
       ...saveSessionOps(prev, next).ops,
     ];
     if (bounce.permanent && original.delivery && original.delivery.state !== 'bounced') {
-      ops.push({ op: 'put', key: messageKey(original.id), value: { ...original, delivery: { ...original.delivery, state: 'bounced', failedAt: new Date(now).toISOString(), lastError: reason } } });
+      // Revision-checked: a send, archive or Sent-folder write in between makes the group decide again.
+      ops.push(...messageWriteOps(original, { ...original, delivery: { ...original.delivery, state: 'bounced', failedAt: new Date(now).toISOString(), lastError: reason } }));
     }
     const jobs = [
       ...(bounce.permanent && this.deps.bounces ? await this.deps.bounces.jobs(prev.id, original.id, reason) : []),

@@ -193,6 +193,40 @@ describe('OutboundService send job', () => {
     expect(replies[0]?.kind).toBe('agent_reply');
   });
 
+  it('the outbox queues a new send job for queued mail whose job is gone, only while the channel is on', async () => {
+    const { message: m } = await start();
+    const states = new Map<string, JobRecord['state']>([[`outbound:send:${m.id}`, 'delayed']]);
+    const jobs = { get: async (id: string) => (states.has(id) ? { ...sendJob(m.id), id, state: states.get(id) as JobRecord['state'] } : undefined) };
+    // Alive job: nothing to do.
+    expect(await service.reconcileOutbox(jobs, 0)).toBe(0);
+    // The job failed after the channel stayed off for hours: queued again once the channel is on.
+    states.set(`outbound:send:${m.id}`, 'failed');
+    settings = { ...settings, emailChannel: { enabled: false } };
+    expect(await service.reconcileOutbox(jobs, 0)).toBe(0);
+    settings = { ...settings, emailChannel: { enabled: true } };
+    expect(await service.reconcileOutbox(jobs, 0)).toBe(1);
+    expect((await message(m.id)).delivery?.requeues).toBe(1);
+    // The new job is alive now: nothing more; once sent, the outbox forgets the message.
+    states.set(`outbound:send:${m.id}:r1`, 'waiting');
+    expect(await service.reconcileOutbox(jobs, 0)).toBe(0);
+    await run({ ...sendJob(m.id), id: `outbound:send:${m.id}:r1` });
+    expect(await store.indexRange('outbox:queued', { limit: 10 })).toEqual([]);
+  });
+
+  it('replies despite a malformed Message-ID in the thread (it is left out of the threading headers)', async () => {
+    const { session: s } = await start();
+    const msgKey = 'smsg:msg_weird';
+    await store.commit([
+      { op: 'put', key: msgKey, value: { ...(await message((await store.indexRange(`session-messages:${s.id}`, { limit: 1 }))[0]!.member)), id: 'msg_weird', direction: 'inbound', kind: 'customer', messageId: '20240101123456.ABCDEF', delivery: undefined } },
+      { op: 'index', index: `session-messages:${s.id}`, member: 'msg_weird', score: 2 },
+    ]);
+    const res = await service.reply(s.id, agent.id, { text: 'Still fine.' });
+    // Threaded to the last usable id (our own first mail), never to the malformed one.
+    expect(res.message.headers['in-reply-to']).toMatch(/^<s\./);
+    expect(res.message.headers['in-reply-to']).not.toContain('ABCDEF');
+    expect(res.message.delivery?.state).toBe('queued');
+  });
+
   it('refuses header injection in a new session before anything is stored', async () => {
     await expect(service.startSession(agent.id, { queueId: queue.id, to: [{ address: 'kim@customer.example' }], subject: 'Hi\r\nBcc: x@y.example', text: 'x' })).rejects.toMatchObject({
       code: 'validation_failed',

@@ -18,6 +18,7 @@ import {
   RetryLaterError,
   type BlobStore,
   type Clock,
+  type JobQueue,
   type JobRecord,
   type JobSpec,
   type Logger,
@@ -36,6 +37,7 @@ import type { MessageIdClaim, StoredMessage } from './ingest-message.js';
 import type { Queue } from './queues-service.js';
 import type { AccountForUse } from './accounts-service.js';
 import type { CrmEvent } from '../core/crm.js';
+import { patchMessage } from './message-writes.js';
 
 /** Rich-HTML helpers (adapter): sanitizing, data: images → CID parts, text alternative. */
 export interface RichHtml {
@@ -121,8 +123,13 @@ export interface Accepted {
   message: StoredMessage;
 }
 
-/** Sends: attempts before a mail is marked failed (with backoff between them, about a day in all). */
-const SEND_ATTEMPTS = 12;
+/**
+ * Sends: attempts before a mail is marked failed. The job backoff doubles from 1 s to a 15 min cap, and SMTP's own
+ * delays (1–15 min) come on top as deferrals: about a day of trying in all.
+ */
+const SEND_ATTEMPTS = 100;
+/** Queued outbound mail, scored by when the outbox last looked at it (reconcileOutbox). */
+export const IDX_OUTBOX = 'outbox:queued';
 const MAX_THREAD = 1000;
 /** R-SIG-4: a signature image may be at most this large; all of a signature's images together at most SIGNATURE_TOTAL. */
 export const SIGNATURE_IMAGE_MAX = 512 * 1024;
@@ -157,10 +164,14 @@ function textToHtml(text: string): string {
     .join('\n');
 }
 
-/** Job that queues the send of one accepted outbound message. */
-function sendJob(internalId: string, accountId: string): JobSpec {
-  return { id: `outbound:send:${internalId}`, purpose: SEND_PURPOSE, target: `smtp:${accountId}`, payload: { messageId: internalId }, maxAttempts: SEND_ATTEMPTS };
+/** Job that sends one accepted outbound message; `requeue` > 0 for a job the outbox queued again (reconcileOutbox). */
+function sendJob(internalId: string, accountId: string, requeue = 0): JobSpec {
+  return { id: sendJobId(internalId, requeue), purpose: SEND_PURPOSE, target: `smtp:${accountId}`, payload: { messageId: internalId }, maxAttempts: SEND_ATTEMPTS };
 }
+const sendJobId = (internalId: string, requeue: number) => `outbound:send:${internalId}${requeue > 0 ? `:r${requeue}` : ''}`;
+
+/** Message-IDs usable in In-Reply-To/References (a malformed one in the thread must not block replies). */
+const usableId = (id: string | null): id is string => !!id && /^[^\s<>@]+@[^\s<>@]+$/.test(id);
 
 /** The auto-reply job an inbound message causes (committed with the message by the ingest). */
 export function autoReplyJob(sessionId: string, inboundInternalId: string, trigger: string): JobSpec {
@@ -185,7 +196,12 @@ export class OutboundService {
   // ---------------------------------------------------------------------------------------------------------
   // Agent replies (POST /api/sessions/:id/replies) and CRM replies
 
-  async reply(sessionId: string, agentId: string | null, input: ReplyInput, opts: { idempotencyKey?: string; author?: { email: string } } = {}): Promise<Accepted> {
+  async reply(
+    sessionId: string,
+    agentId: string | null,
+    input: ReplyInput,
+    opts: { idempotencyKey?: string; author?: { email: string }; /** CRM replies are accepted while the channel is off and sent once it is on. */ whileChannelOff?: boolean } = {},
+  ): Promise<Accepted> {
     const agent = agentId ? await this.deps.agent(agentId) : undefined;
     if (agentId && (!agent || !agent.active)) throw validationError([{ path: 'agentId', message: agent ? 'this agent is deactivated' : `unknown agent ${agentId}` }]);
     const internalId = opts.idempotencyKey ? `out_${(await sha256Hex(`reply|${sessionId}|${opts.idempotencyKey}`)).slice(0, 24)}` : newId('out');
@@ -194,7 +210,7 @@ export class OutboundService {
       if (existing) return { message: existing, session: await this.session(existing.sessionId) };
       const prev = await this.session(sessionId);
       const settings = await this.deps.settings();
-      assertChannelOn(settings);
+      if (!opts.whileChannelOff) assertChannelOn(settings);
       const now = this.deps.clock.now();
       const queue = prev.queueId ? await this.deps.queue(prev.queueId) : null;
       const thread = await this.thread(prev.id);
@@ -204,6 +220,7 @@ export class OutboundService {
       const account = await this.senderForReply(prev, queue, thread, settings);
       const ours = new Set((await this.deps.ourAddresses()).map((a) => a.toLowerCase()));
       const lastInbound = [...thread].reverse().find((m) => m.direction === 'inbound' && m.kind !== 'bounce');
+      const lastInboundId = lastInbound && usableId(lastInbound.messageId) ? lastInbound.messageId : null;
       const to = input.to ?? [prev.customer];
       const cc = input.cc ?? (input.replyAll === false ? [] : replyAllCc(lastInbound, prev, ours, to));
       const actingId = agent?.id ?? `crm:${opts.author?.email ?? 'unknown'}`;
@@ -214,8 +231,8 @@ export class OutboundService {
       let base: StoredSession | null = prev;
       let next: Session;
       let effects: SessionEffect[] = [];
-      const refs = thread.map((m) => m.messageId).filter((id): id is string => !!id);
-      const threadHeaders = threadingHeaders(refs.map(bracket), lastInbound?.messageId ? bracket(lastInbound.messageId) : null);
+      const refs = thread.filter((m) => m.kind !== 'bounce').map((m) => m.messageId).filter(usableId);
+      const threadHeaders = threadingHeaders(refs.map(bracket), lastInboundId ? bracket(lastInboundId) : null);
       let mailSubject = subject.subject;
       let sid = prev.id;
       if (result.kind === 'start_new_session') {
@@ -302,6 +319,7 @@ export class OutboundService {
     if (!accountId) throw conflict(`queue ${queue.name} has no email address to send from (Queue › Email › Addresses)`);
     const account = await this.deps.accountForUse(accountId);
     if (!account) throw conflict(`the queue's address account ${accountId} no longer exists`);
+    if (account.account.outboundOnly) throw conflict(`the queue's default address ${account.account.address} is outbound-only: answers to it would never be read (R-ACC-3)`);
     const sid = (this.deps.newSessionId ?? newSessionId)();
     let subject = input.subject.trim();
     if (settings.subject.addSessionId) subject = replySubject({ sessionId: sid, sessionSubject: subject, requested: undefined, firstAgentReply: true, settings: settings.subject }).ok ? `${subject} [#${sid}]` : subject;
@@ -496,7 +514,7 @@ export class OutboundService {
     const rawKey = rawBlobKey(a.internalId);
     const rawOps = this.deps.blobOps ? this.deps.blobOps(rawKey, raw, { contentType: 'message/rfc822' }) : [];
     if (!this.deps.blobOps) await this.deps.blobs.put(rawKey, raw, { contentType: 'message/rfc822' });
-    const message: StoredMessage = { ...a.built.stored, id: a.internalId, sessionId: a.next.id, rawKey, size: raw.byteLength, sha256: await sha256Hex(raw) };
+    const message: StoredMessage = { ...a.built.stored, id: a.internalId, sessionId: a.next.id, rawKey, size: raw.byteLength, sha256: await sha256Hex(raw), rev: 1 };
     const claimKey = messageIdKey(message.messageId as string);
     const claim: MessageIdClaim = { sessionId: a.next.id, messageInternalId: a.internalId, contentHash: 'outbound', outbound: true, rev: 1 };
     const { ops: sessionOps, stored } = saveSessionOps(a.prev, a.next);
@@ -509,6 +527,7 @@ export class OutboundService {
       { op: 'put', key: claimKey, value: claim },
       { op: 'index', index: idxSessionMessages(a.next.id), member: a.internalId, score: a.next.messageCount },
       retentionIndexOp(a.internalId, now),
+      { op: 'index', index: IDX_OUTBOX, member: a.internalId, score: now },
       ...sessionOps,
       ...load.ops,
       ...autoAssignIntentOps(a.next, a.effects, now),
@@ -528,8 +547,8 @@ export class OutboundService {
     const m = await this.deps.store.get<StoredMessage>(messageKey(id));
     if (!m) throw new PermanentJobError(`outbound message ${id} no longer exists`);
     if (m.delivery?.state !== 'queued') return;
-    // R-GLB-1: while the channel is off nothing is sent; accepted mail waits for it (never dropped).
-    if (!(await this.deps.settings()).emailChannel.enabled) throw new RetryLaterError('the email channel is off; the mail waits until it is on', 60_000);
+    // R-GLB-1: while the channel is off nothing is sent; accepted mail waits (reconcileOutbox sends it once it is on).
+    if (!(await this.deps.settings()).emailChannel.enabled) throw new RetryLaterError('the email channel is off; the mail waits until it is on', 5 * 60_000);
     const raw = m.rawKey ? await this.deps.blobs.get(m.rawKey) : undefined;
     if (!raw) return this.fail(m, 'the composed bytes of this mail are missing', true);
     const use = await this.deps.accountForUse(m.accountId);
@@ -538,6 +557,9 @@ export class OutboundService {
     try {
       await this.deps.guardHost(use.account.smtp.host, 'smtp.host');
     } catch (err) {
+      // A private address is a refusal; a DNS failure or timeout is retried like any network error.
+      const dnsFailure = (err as AppError).fields?.some((f) => f.message === 'host does not resolve') ?? false;
+      if (dnsFailure && job.attempts + 1 < job.maxAttempts) throw new Error(`SMTP host: ${(err as Error).message}`);
       return this.fail(m, `SMTP host refused: ${(err as Error).message}`, true);
     }
     const envelope = { to: envelopeOf({ to: m.to, cc: m.cc, bcc: m.bcc ?? [] }) };
@@ -550,7 +572,7 @@ export class OutboundService {
       const reason = d?.message ?? (err as Error).message;
       const last = job.attempts + 1 >= job.maxAttempts;
       if (d?.kind === 'permanent' || last) return this.fail(m, reason, false, job.attempts + 1);
-      await this.patchMessage(id, (cur) => (cur.delivery ? { ...cur, delivery: { ...cur.delivery, attempts: job.attempts + 1, lastError: reason } } : cur));
+      await patchMessage(this.deps.store, id, (cur) => (cur.delivery?.state === 'queued' ? { ...cur, delivery: { ...cur.delivery, attempts: job.attempts + 1, lastError: reason } } : null));
       if (d?.delayMs) throw new RetryLaterError(reason, d.delayMs);
       throw err;
     }
@@ -559,13 +581,14 @@ export class OutboundService {
       use.account.imap && !use.account.outboundOnly
         ? [{ id: `outbound:sent-folder:${id}`, purpose: SENT_FOLDER_PURPOSE, target: `imap:${use.account.id}`, payload: { messageId: id }, maxAttempts: 8 }]
         : [];
-    await this.patchMessage(
+    await patchMessage(
+      this.deps.store,
       id,
       (cur) => ({
         ...cur,
         delivery: { ...(cur.delivery as Delivery), state: 'sent', sentAt: iso(now), attempts: job.attempts + 1, lastError: null, accepted: result.accepted, rejected: result.rejected },
       }),
-      jobs,
+      async () => ({ ops: [{ op: 'unindex', index: IDX_OUTBOX, member: id }], jobs }),
     );
   }
 
@@ -577,33 +600,21 @@ export class OutboundService {
 
   /** failed (refused when sending) or bounced (a DSN came back later). Idempotent per message and outcome. */
   async markUndelivered(messageInternalId: string, outcome: 'failed' | 'bounced', reason: string, attempts?: number): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const m = await this.deps.store.get<StoredMessage>(messageKey(messageInternalId));
-      if (!m || !m.delivery || m.delivery.state === outcome) return;
-      const prev = await this.deps.store.get<StoredSession>(sessionKey(m.sessionId));
-      const now = this.deps.clock.now();
-      const delivery: Delivery = { ...m.delivery, state: outcome, failedAt: iso(now), lastError: reason, ...(attempts !== undefined ? { attempts } : {}) };
-      const ops: WriteOp[] = [{ op: 'put', key: messageKey(m.id), value: { ...m, delivery } }];
-      if (prev) {
+    const now = this.deps.clock.now();
+    const written = await patchMessage(
+      this.deps.store,
+      messageInternalId,
+      (m) => (!m.delivery || m.delivery.state === outcome ? null : { ...m, delivery: { ...m.delivery, state: outcome, failedAt: iso(now), lastError: reason, ...(attempts !== undefined ? { attempts } : {}) } }),
+      async (m) => {
+        const ops: WriteOp[] = [{ op: 'unindex', index: IDX_OUTBOX, member: m.id }];
+        const prev = await this.deps.store.get<StoredSession>(sessionKey(m.sessionId));
+        if (!prev) return { ops };
         const interaction: Interaction = { type: 'delivery_failed', at: now, actor: 'system', data: { messageId: m.messageId, internalId: m.id, outcome, reason: reason.slice(0, 500) } };
         ops.push(...saveSessionOps(prev, { ...prev, updatedAt: now, interactions: [...prev.interactions, interaction] }).ops);
-      }
-      const jobs = prev ? await this.deps.crmDeliveryFailed(m.sessionId, m.id, outcome, reason.slice(0, 500)) : [];
-      try {
-        await this.deps.store.commit(ops, jobs);
-        this.deps.logger.warn({ sessionId: m.sessionId, messageId: m.messageId, outcome, reason }, 'outbound mail not delivered');
-        return;
-      } catch (err) {
-        if (!(err instanceof CommitConflictError)) throw err;
-      }
-    }
-    throw new Error(`could not record the delivery failure of ${messageInternalId}: the session kept changing`);
-  }
-
-  private async patchMessage(id: string, change: (m: StoredMessage) => StoredMessage, jobs: JobSpec[] = []): Promise<void> {
-    const m = await this.deps.store.get<StoredMessage>(messageKey(id));
-    if (!m) return;
-    await this.deps.store.commit([{ op: 'put', key: messageKey(id), value: change(m) }], jobs);
+        return { ops, jobs: await this.deps.crmDeliveryFailed(m.sessionId, m.id, outcome, reason.slice(0, 500)) };
+      },
+    );
+    if (written?.delivery?.state === outcome) this.deps.logger.warn({ sessionId: written.sessionId, messageId: written.messageId, outcome, reason }, 'outbound mail not delivered');
   }
 
   private async runAppendSent(job: JobRecord): Promise<void> {
@@ -615,7 +626,41 @@ export class OutboundService {
     if (!raw || !use || use.password === null || !use.account.imap) return;
     await this.deps.guardHost(use.account.imap.host, 'imap.host');
     const result = await this.deps.mail.appendSent(use.account, use.password, raw);
-    await this.patchMessage(id, (cur) => ({ ...cur, delivery: { ...(cur.delivery as Delivery), sentFolder: result?.folder ?? null } }));
+    await patchMessage(this.deps.store, id, (cur) => ({ ...cur, delivery: { ...(cur.delivery as Delivery), sentFolder: result?.folder ?? null } }));
+  }
+
+  /**
+   * The outbox's safety net: mail still queued whose send job is gone (failed after the channel stayed off for hours,
+   * lost in a crash) gets a new send job, once the channel is on. Looks at up to `limit` entries not looked at for
+   * `minAgeMs`, oldest first, and moves each to the back. Returns how many were queued again.
+   */
+  async reconcileOutbox(jobs: Pick<JobQueue, 'get'>, minAgeMs = 5 * 60_000, limit = 200): Promise<number> {
+    if (!(await this.deps.settings()).emailChannel.enabled) return 0;
+    const now = this.deps.clock.now();
+    const due = await this.deps.store.indexRange(IDX_OUTBOX, { max: now - minAgeMs, limit });
+    let requeued = 0;
+    for (const entry of due) {
+      const m = await this.deps.store.get<StoredMessage>(messageKey(entry.member));
+      if (!m || m.delivery?.state !== 'queued') {
+        await this.deps.store.indexRemove(IDX_OUTBOX, entry.member);
+        continue;
+      }
+      const n = m.delivery.requeues ?? 0;
+      const current = await jobs.get(sendJobId(m.id, n));
+      if (current && (current.state === 'waiting' || current.state === 'delayed' || current.state === 'active')) {
+        await this.deps.store.indexAdd(IDX_OUTBOX, m.id, now);
+        continue;
+      }
+      const written = await patchMessage(
+        this.deps.store,
+        m.id,
+        (cur) => (cur.delivery?.state === 'queued' && (cur.delivery.requeues ?? 0) === n ? { ...cur, delivery: { ...cur.delivery, requeues: n + 1 } } : null),
+        async (cur) => ({ ops: [{ op: 'index', index: IDX_OUTBOX, member: cur.id, score: now }], jobs: [sendJob(cur.id, cur.accountId, n + 1)] }),
+      );
+      if (written?.delivery?.requeues === n + 1) requeued++;
+    }
+    if (requeued > 0) this.deps.logger.warn({ requeued }, 'outbox: queued mail without a live send job was queued again');
+    return requeued;
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -657,8 +702,8 @@ export class OutboundService {
       language: queue.language,
     });
     const thread = await this.thread(session.id);
-    const refs = thread.map((m) => m.messageId).filter((id): id is string => !!id);
-    const headers = threadingHeaders(refs.map(bracket), inbound.messageId ? bracket(inbound.messageId) : null);
+    const refs = thread.filter((m) => m.kind !== 'bounce').map((m) => m.messageId).filter(usableId);
+    const headers = threadingHeaders(refs.map(bracket), usableId(inbound.messageId) ? bracket(inbound.messageId) : null);
     const messageId = makeMessageId(session.id, domainOf(sender.account.address));
     const built = await this.build({
       kind: 'auto_reply',
@@ -715,7 +760,7 @@ export class OutboundService {
     const agent = await this.deps.agentByEmail(event.authorEmail);
     const input: ReplyInput = event.bodyHtml ? { html: event.bodyHtml } : { text: event.bodyText };
     try {
-      await this.reply(sessionId, agent?.active ? agent.id : null, input, { idempotencyKey: `crm:${event.eventId}`, author: { email: event.authorEmail } });
+      await this.reply(sessionId, agent?.active ? agent.id : null, input, { idempotencyKey: `crm:${event.eventId}`, author: { email: event.authorEmail }, whileChannelOff: true });
     } catch (err) {
       if (err instanceof AppError && err.code !== 'conflict') throw new PermanentJobError(`the CRM reply cannot be sent: ${err.message}`);
       throw err;
@@ -747,7 +792,8 @@ export class OutboundService {
     }
     for (const id of candidates) {
       const use = await this.deps.accountForUse(id);
-      if (use) return use;
+      // An outbound-only account is never read: the customer's answer would be lost (R-ACC-3).
+      if (use && !use.account.outboundOnly) return use;
     }
     throw conflict(`session ${session.id} has no address to reply from: give its queue an email address (Queue › Email › Addresses)`);
   }

@@ -23,7 +23,7 @@ import { StorageService } from '../app/storage-service.js';
 import { createArchiveStore } from '../adapters/archive/index.js';
 import { crmDeliveryFailedJob } from '../core/crm-policy.js';
 import { shouldAutoReply } from '../core/policies/loop-guard.js';
-import { parseBounce } from '../core/mail/bounce.js';
+import { fromMailSystem, parseBounce } from '../core/mail/bounce.js';
 import { composeRaw, createMailSender } from '../adapters/smtp/sender.js';
 import { appendToSent } from '../adapters/imap/sent-folder.js';
 import { htmlToText, inlineDataImages, sanitizeRichHtml } from '../adapters/mail/rich-html.js';
@@ -199,13 +199,15 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     onEffects: (session, effects) => assignment.onSessionEffects(session, effects),
     // Delivery reports for our own mail are filed with it (no session, no auto-reply) and told to the CRM.
     bounces: {
-      parse: (raw) => {
+      parse: (raw, mail) => {
+        // Only the mail system's reports: a customer quoting a bounce in a reply stays a reply.
+        if (!fromMailSystem(mail)) return null;
         const report = parseBounce(raw);
         return report && report.ourMessageIds.length > 0 ? { ourMessageIds: report.ourMessageIds.map((m) => m.messageId), permanent: report.permanent, reason: report.reason } : null;
       },
       jobs: async (sessionId, messageId, reason) => {
         const s = await settings.get();
-        return [crmDeliveryFailedJob(s.connector.id, sessionId, messageId, 'bounced', reason)];
+        return s.crm.outbound || s.crm.inbound ? [crmDeliveryFailedJob(s.connector.id, sessionId, messageId, 'bounced', reason)] : [];
       },
     },
     // CRM record policies, and the auto-reply when the transition asks for one and the loop guard lets it (R-ARP-3/6).
@@ -485,6 +487,11 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'pending-jobs sweep failed; retrying next time'));
   }, 30_000);
   pendingSweep.unref();
+  // The outbox's safety net: queued mail whose send job is gone gets a new one (once the channel is on).
+  const outboxSweep = setInterval(() => {
+    outbound.reconcileOutbox(jobs!).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'outbox sweep failed; retrying next time'));
+  }, 60_000);
+  outboxSweep.unref();
 
   return {
     app,
@@ -513,6 +520,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       clearInterval(assignSweep);
       clearInterval(retentionSweep);
       clearInterval(pendingSweep);
+      clearInterval(outboxSweep);
       clearInterval(crmPoll);
       await supervisor.stop();
       await assignment.close();

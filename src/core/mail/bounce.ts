@@ -3,6 +3,8 @@
 // Pure: works on raw bytes with a small bounded MIME walker; never throws, returns null when the
 // message is not a bounce.
 import { normalizeMessageId, sessionIdFromMessageId, splitMessageIds } from '../threading/match.js';
+import { robotLocalPart } from '../policies/loop-guard.js';
+import type { InboundMail } from './inbound.js';
 
 export interface BounceRecipient {
   /** Lowercased address (Original-Recipient when given, else Final-Recipient, else from the text). */
@@ -766,4 +768,23 @@ function informative(d: string | null): boolean {
 
 function clip(s: string): string {
   return s.length > MAX_REASON ? s.slice(0, MAX_REASON - 1) + '…' : s;
+}
+
+/**
+ * Whether a mail comes from the mail system rather than a person, so its bounce-like text may be trusted: a
+ * delivery/feedback report structure, an empty Return-Path, `X-Failed-Recipients`, `Auto-Submitted`, or a
+ * mailer-daemon/postmaster-like sender. A person quoting a bounce in a reply is none of these (their reply threads
+ * normally instead of being filed as a bounce).
+ */
+export function fromMailSystem(mail: Pick<InboundMail, 'headers' | 'from'>): boolean {
+  const h = mail.headers;
+  const type = (h['content-type'] ?? '').toLowerCase();
+  if (type.startsWith('multipart/report')) return true;
+  const returnPath = h['return-path'];
+  if (returnPath !== undefined && /^\s*<?\s*>?\s*$/.test(returnPath)) return true;
+  if (h['x-failed-recipients']) return true;
+  const auto = (h['auto-submitted'] ?? '').trim().toLowerCase();
+  if (auto && auto !== 'no') return true;
+  const robot = mail.from?.address ? robotLocalPart(mail.from.address) : null;
+  return robot === 'mailer-daemon' || robot === 'postmaster' || robot === 'bounce';
 }

@@ -44,6 +44,8 @@ export interface Delivery {
   rejected: string[];
   /** Sent-folder copy: the folder's name, null when the server has none, undefined while pending/not applicable. */
   sentFolder?: string | null;
+  /** Times the outbox queued a new send job because the previous one was gone (channel off for hours, a crash). */
+  requeues?: number;
 }
 
 export function queuedDelivery(now: number): Delivery {
