@@ -680,7 +680,10 @@ export class OutboundService {
     // Loop guard, second half: at most N auto-replies per sender per window (the first half ran at ingest).
     const policy = this.deps.autoReplyRate ?? DEFAULT_RATE_LIMIT;
     const now = this.deps.clock.now();
-    const count = await this.deps.store.incr(rateKey(recipient.address, now, policy.windowMs), 1, { ttlMs: policy.windowMs });
+    // Counted once per inbound message: a replayed job reads the count instead of adding to it.
+    const counter = rateKey(recipient.address, now, policy.windowMs);
+    const first = await this.deps.store.putIfAbsent(`autoreply-counted:${inboundMessageId}`, counter, { ttlMs: policy.windowMs });
+    const count = first ? await this.deps.store.incr(counter, 1, { ttlMs: policy.windowMs }) : ((await this.deps.store.get<number>(counter)) ?? 0);
     if (!withinRate(count, policy)) return this.withhold(session.id, inboundMessageId, `rate limit: more than ${policy.max} auto-replies to ${recipient.address} within ${Math.round(policy.windowMs / 60_000)} min`);
     const senderId = queue.autoReply.senderAccountId ?? queue.email.addresses[0];
     const defaultId = queue.email.addresses[0];

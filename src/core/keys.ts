@@ -93,6 +93,7 @@ export const STORE_KEYS: readonly StoreKeyDoc[] = [
   { pattern: 'storage-settings', shape: 'StorageDocument (provider, bucket, folder, retentionDays, s3/gcs with sealed secrets, rev, updatedAt)', ttl: 'none', owner: 'app/storage-service.ts' },
   { pattern: 'archive-status', shape: 'ArchiveStatus { lastSuccessAt, lastErrorAt, lastError }', ttl: 'none', owner: 'app/archive-service.ts' },
   { pattern: 'index messages:received', shape: 'member message internal id, score stored-at ms (retention sweep; removed once purged)', ttl: 'none', owner: 'core/session/store-layout.ts retentionIndexOp' },
+  { pattern: 'autoreply-counted:<inboundMessageId>', shape: 'string: the rate counter this inbound mail was counted in (a replayed auto-reply job counts once)', ttl: 'the window (1 h)', owner: 'app/outbound-service.ts' },
   { pattern: 'autoreply-rate:<sender>:<window>', shape: 'number (auto-replies sent to this sender in the window)', ttl: 'the window (1 h)', owner: 'app/outbound-service.ts (core/policies/loop-guard.ts rateKey)' },
   { pattern: 'blob:raw:<messageInternalId | quarantineId>', shape: 'blob manifest + chunks (original .eml bytes)', ttl: 'none', owner: 'app/ingest-message.ts' },
   { pattern: 'quarantine:<id>', shape: 'QuarantineEntry', ttl: 'none', owner: 'app/ingest-message.ts' },
