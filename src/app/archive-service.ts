@@ -3,7 +3,16 @@
 // delays the archive, never loses it, never blocks ingest); object keys are derived from the message or the
 // session end, so a retried job overwrites the same object (exactly once per object). Retention (R-STO-1) purges
 // bodies and raw bytes from the service's own store once archived, by an indexed sweep over what is due.
-import { archiveObjectKey, ArchiveError, type ArchiveSettings, type ArchiveStore } from '../core/archive.js';
+import {
+  ARCHIVE_ATTEMPTS,
+  ARCHIVE_MESSAGE_PURPOSE,
+  ARCHIVE_SESSION_PURPOSE,
+  ARCHIVE_TARGET,
+  archiveObjectKey,
+  ArchiveError,
+  type ArchiveSettings,
+  type ArchiveStore,
+} from '../core/archive.js';
 import { AppError } from '../core/errors.js';
 import { RetryLaterError, type BlobStore, type Clock, type JobRecord, type JobSpec, type Logger, type Store } from '../core/ports.js';
 import type { Session } from '../core/session/model.js';
@@ -11,11 +20,9 @@ import { IDX_MESSAGES_RECEIVED, idxSessionMessages, messageKey, sessionKey, type
 import type { StoredMessage } from './ingest-message.js';
 import { patchMessage } from './message-writes.js';
 
-export const ARCHIVE_MESSAGE = 'archive.message';
-export const ARCHIVE_SESSION = 'archive.session';
-export const ARCHIVE_TARGET = 'archive';
-/** Archive jobs keep trying (with capped backoff) until the bucket is back: an outage never loses a write. */
-const ARCHIVE_ATTEMPTS = 10_000;
+export { ARCHIVE_TARGET, archiveMessageJob } from '../core/archive.js';
+const ARCHIVE_MESSAGE = ARCHIVE_MESSAGE_PURPOSE;
+const ARCHIVE_SESSION = ARCHIVE_SESSION_PURPOSE;
 export const ARCHIVE_STATUS_KEY = 'archive-status';
 const DAY_MS = 86_400_000;
 
@@ -49,10 +56,6 @@ export interface ArchivedRef {
 const whereOf = (s: ArchiveSettings) => `${s.provider}:${s.bucket}:${s.folder}`;
 
 type WithArchive = StoredMessage & { archive?: ArchivedRef; purgedAt?: string };
-
-export function archiveMessageJob(messageInternalId: string): JobSpec {
-  return { id: `archive:msg:${messageInternalId}`, purpose: ARCHIVE_MESSAGE, target: ARCHIVE_TARGET, payload: { messageId: messageInternalId }, maxAttempts: ARCHIVE_ATTEMPTS };
-}
 
 /** The jobs a session change causes: at each session end (closed), its PDF, metadata file and JSON transcript. */
 export function archiveSessionJobs(prev: Session | null, next: Session): JobSpec[] {

@@ -168,3 +168,14 @@ export async function probeArchive(store: ArchiveStore, folder: string, now: num
     if (written) await store.delete(key).catch(() => undefined);
   }
 }
+
+/** Archive jobs (app/archive-service.ts runs them): their purpose and target, and the job that archives one message. */
+export const ARCHIVE_MESSAGE_PURPOSE = 'archive.message';
+export const ARCHIVE_SESSION_PURPOSE = 'archive.session';
+export const ARCHIVE_TARGET = 'archive';
+/** Archive jobs keep trying (with capped backoff) until the bucket is back: an outage never loses a write. */
+export const ARCHIVE_ATTEMPTS = 10_000;
+
+export function archiveMessageJob(messageInternalId: string): { id: string; purpose: string; target: string; payload: { messageId: string }; maxAttempts: number } {
+  return { id: `archive:msg:${messageInternalId}`, purpose: ARCHIVE_MESSAGE_PURPOSE, target: ARCHIVE_TARGET, payload: { messageId: messageInternalId }, maxAttempts: ARCHIVE_ATTEMPTS };
+}

@@ -9,6 +9,7 @@ import {
   CURRENT_SCHEMA_VERSION,
   MIGRATIONS,
   migration2SettingsNested,
+  migration3ArchiveBackfill,
   runMigrations,
   SchemaVersionError,
   unflattenDotted,
@@ -94,7 +95,7 @@ describe.each(backends)('migrations on $name', (backend) => {
       await loadFixture(store);
       const before = await store.getMany(untouchedKeys);
       const result = await runMigrations(store, MIGRATIONS);
-      expect(result).toEqual({ from: 1, to: CURRENT_SCHEMA_VERSION, applied: [2], fresh: false });
+      expect(result).toEqual({ from: 1, to: CURRENT_SCHEMA_VERSION, applied: [2, 3], fresh: false });
       expect(await store.get('settings')).toEqual(EXPECTED_SETTINGS);
       expect(await store.get('config:settings')).toBeUndefined();
       expect(await store.get('meta:schemaVersion')).toBe(CURRENT_SCHEMA_VERSION);
@@ -105,7 +106,7 @@ describe.each(backends)('migrations on $name', (backend) => {
       ]);
       expect(await store.get('meta:migrationLock')).toBeUndefined();
       // A second start does nothing.
-      expect(await runMigrations(store, MIGRATIONS)).toEqual({ from: 2, to: 2, applied: [], fresh: false });
+      expect(await runMigrations(store, MIGRATIONS)).toEqual({ from: 3, to: 3, applied: [], fresh: false });
       expect(await store.get('settings')).toEqual(EXPECTED_SETTINGS);
     } finally {
       await store.close();
@@ -120,7 +121,7 @@ describe.each(backends)('migrations on $name', (backend) => {
       await migration2SettingsNested.up(store, quiet);
       expect(await store.get('meta:schemaVersion')).toBe(1);
       const result = await runMigrations(store, MIGRATIONS);
-      expect(result.applied).toEqual([2]);
+      expect(result.applied).toEqual([2, 3]);
       expect(await store.get('settings')).toEqual(EXPECTED_SETTINGS);
       expect(await store.get('config:settings')).toBeUndefined();
     } finally {
@@ -150,7 +151,7 @@ describe.each(backends)('migrations on $name', (backend) => {
       const { ['meta:schemaVersion']: _omitted, ...withoutVersion } = fixture.documents;
       await loadFixture(store, withoutVersion);
       const result = await runMigrations(store, MIGRATIONS);
-      expect(result).toEqual({ from: 1, to: 2, applied: [2], fresh: false });
+      expect(result).toEqual({ from: 1, to: CURRENT_SCHEMA_VERSION, applied: [2, 3], fresh: false });
       expect(await store.get('settings')).toEqual(EXPECTED_SETTINGS);
     } finally {
       await store.close();
@@ -222,7 +223,7 @@ describe.each(backends)('migrations on $name', (backend) => {
       await store.put('meta:schemaVersion', CURRENT_SCHEMA_VERSION + 1);
       await store.put('config:settings', { version: 1, data: { 'a.b': 1 } });
       await expect(runMigrations(store, MIGRATIONS)).rejects.toThrow(SchemaVersionError);
-      await expect(runMigrations(store, MIGRATIONS)).rejects.toThrow(/schema version 3, but this build only knows versions up to 2/);
+      await expect(runMigrations(store, MIGRATIONS)).rejects.toThrow(/schema version 4, but this build only knows versions up to 3/);
       expect(await store.get('config:settings')).toEqual({ version: 1, data: { 'a.b': 1 } });
       expect(await store.get('meta:schemaVersion')).toBe(CURRENT_SCHEMA_VERSION + 1);
     } finally {
@@ -269,6 +270,35 @@ describe('migration definitions', () => {
     expect(() => unflattenDotted({ 'a..b': 1 })).toThrow(/not a valid dotted path/);
     expect(() => unflattenDotted({ '__proto__.polluted': 1 })).toThrow(/not a valid dotted path/);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('migration 3 indexes existing messages for retention and queues their archive copy, once (embedded)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ec-mig-'));
+    dirs.push(dir);
+    const store = await openSqliteStore({ file: join(dir, 's.db') });
+    try {
+      await store.put('meta:schemaVersion', 2);
+      const msg = (id: string, extra: Record<string, unknown> = {}) => ({ id, sessionId: 'S1', receivedAt: '2026-01-02T03:04:05.000Z', rawKey: `blob:raw:${id}`, ...extra });
+      await store.commit([
+        { op: 'put', key: 'session:S1', value: { id: 'S1', rev: 1 } },
+        { op: 'index', index: 'sessions:updated', member: 'S1', score: 1 },
+        { op: 'put', key: 'smsg:m1', value: msg('m1') },
+        { op: 'put', key: 'smsg:m2', value: msg('m2', { archive: { key: 'k', at: 'x' } }) },
+        { op: 'put', key: 'smsg:m3', value: msg('m3', { rawKey: null, purgedAt: 'x' }) },
+        { op: 'index', index: 'session-messages:S1', member: 'm1', score: 1 },
+        { op: 'index', index: 'session-messages:S1', member: 'm2', score: 2 },
+        { op: 'index', index: 'session-messages:S1', member: 'm3', score: 3 },
+      ]);
+      expect((await runMigrations(store, MIGRATIONS, quiet)).applied).toEqual([3]);
+      expect(await store.indexRange('messages:received', { limit: 10 })).toEqual([{ member: 'm1', score: Date.parse('2026-01-02T03:04:05.000Z') }]);
+      const jobs = store.db.prepare('SELECT id, purpose, target FROM jobs').all();
+      expect(jobs).toEqual([{ id: 'archive:msg:m1', purpose: 'archive.message', target: 'archive' }]);
+      // Replayed (a crash before the version bump): nothing twice.
+      await migration3ArchiveBackfill.up(store, quiet);
+      expect(store.db.prepare('SELECT COUNT(*) AS n FROM jobs').get()).toEqual({ n: 1 });
+    } finally {
+      await store.close();
+    }
   });
 
   it('refuses a legacy settings document it does not recognise', async () => {

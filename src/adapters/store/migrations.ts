@@ -9,7 +9,9 @@
 // One instance migrates at a time (`meta:migrationLock`, with a TTL so a crashed holder cannot block forever).
 import { silentLogger } from '../../core/ports.js';
 import { randomUUID } from 'node:crypto';
-import type { Logger, Store } from '../../core/ports.js';
+import type { IndexEntry, Logger, Store } from '../../core/ports.js';
+import { archiveMessageJob } from '../../core/archive.js';
+import { IDX_SESSIONS, idxSessionMessages, messageKey, retentionIndexOp } from '../../core/session/store-layout.js';
 import { LEGACY_V1_SETTINGS_KEY, MIGRATION_LOCK_KEY, SCHEMA_VERSION_KEY, SETTINGS_KEY } from '../../core/keys.js';
 
 export interface Migration {
@@ -122,11 +124,44 @@ export const migration2SettingsNested: Migration = {
   },
 };
 
+/**
+ * Messages stored before the archive and retention existed get what new ones get at ingest: an entry in the retention
+ * index (scored by when they were stored) and a job archiving their raw bytes. Idempotent (index upserts, jobs
+ * deduplicated by id); one commit per session; bounded by the data.
+ */
+export const migration3ArchiveBackfill: Migration = {
+  version: 3,
+  description: 'index existing messages for retention and queue their archive copy',
+  async up(store, log) {
+    let after: IndexEntry | undefined;
+    let sessions = 0;
+    let messages = 0;
+    for (;;) {
+      const page = await store.indexRange(IDX_SESSIONS, { limit: 200, ...(after ? { after } : {}) });
+      for (const entry of page) {
+        const ids = (await store.indexRange(idxSessionMessages(entry.member), { limit: 1000 })).map((e) => e.member);
+        const docs = await store.getMany<{ id: string; receivedAt?: string; archive?: unknown; purgedAt?: string; rawKey?: string | null }>(ids.map(messageKey));
+        const todo = docs.filter((d): d is NonNullable<typeof d> => !!d && !d.archive && !d.purgedAt && !!d.rawKey);
+        if (todo.length === 0) continue;
+        await store.commit(
+          todo.map((d) => retentionIndexOp(d.id, d.receivedAt ? Date.parse(d.receivedAt) : Date.now())),
+          todo.map((d) => archiveMessageJob(d.id)),
+        );
+        sessions++;
+        messages += todo.length;
+      }
+      if (page.length < 200) break;
+      after = page[page.length - 1];
+    }
+    log.info({ sessions, messages }, 'existing messages indexed for retention and queued for the archive');
+  },
+};
+
 /** Every migration, in version order. */
-export const MIGRATIONS: readonly Migration[] = [migration2SettingsNested];
+export const MIGRATIONS: readonly Migration[] = [migration2SettingsNested, migration3ArchiveBackfill];
 
 /** The schema version this build writes and understands. */
-export const CURRENT_SCHEMA_VERSION = 2;
+export const CURRENT_SCHEMA_VERSION = 3;
 
 // ---- runner ----
 
