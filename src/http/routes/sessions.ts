@@ -60,11 +60,13 @@ export const Message = z
         accepted: z.array(z.string()),
         rejected: z.array(z.string()),
         sentFolder: z.string().nullable().optional().openapi({ description: 'Sent-folder copy: the folder, null when the server has none; absent while pending' }),
+        requeues: z.number().int().optional().openapi({ description: 'Times the outbox queued the send again because its job was gone (channel off for hours, a crash)' }),
       })
       .optional()
       .openapi('Delivery', { description: 'Outbound only: where the delivery stands' }),
     archive: z.object({ key: z.string(), at: z.string() }).optional().openapi({ description: 'The archive copy of the raw message (R-STO-4), once written' }),
     purgedAt: z.string().optional().openapi({ description: 'When retention removed the body and raw bytes here; the raw download then reads the archive' }),
+    rev: z.number().int().optional().openapi({ description: 'Revision of the stored message (changes with its delivery, archive copy, purge)' }),
   })
   .openapi('SessionMessage');
 
