@@ -583,9 +583,9 @@ export class RedisStore implements Store {
   /**
    * One Lua script (COMMIT above) judges the `check` ops and applies every write atomically — with the jobs recorded
    * as pending — then the jobs go to the sink and their pending records are cleared. A failed check writes nothing,
-   * enqueues nothing and rejects with CommitConflictError. A crash between the script and the sink leaves the jobs
-   * pending: redispatchPendingJobs() hands them over (jobs are deduplicated by id). Bad values are rejected before
-   * anything is sent.
+   * enqueues nothing and rejects with CommitConflictError. A crash between the script and the sink, or a sink that
+   * fails (the commit then resolves: it is durable), leaves the jobs pending: redispatchPendingJobs() hands them over
+   * (jobs are deduplicated by id). Bad values are rejected before anything is sent.
    */
   async commit(ops: WriteOp[], jobs: JobSpec[] = []): Promise<void> {
     if (jobs.length > 0 && !this.jobSink) {
@@ -603,7 +603,13 @@ export class RedisStore implements Store {
     ]);
     await this.applyOps([...ops, ...pendingOps]);
     if (jobs.length > 0 && this.jobSink) {
-      await this.jobSink.enqueue(jobs);
+      try {
+        await this.jobSink.enqueue(jobs);
+      } catch (err) {
+        // The commit is durable and its jobs are recorded: redispatchPendingJobs() hands them over later.
+        this.log.warn({ jobs: jobs.length, err: err instanceof Error ? err.message : String(err) }, 'commit applied; its jobs stay pending until the queue takes them');
+        return;
+      }
       await this.clearPending(jobs.map((j) => j.id)).catch(() => undefined);
     }
   }
