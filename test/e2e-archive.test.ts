@@ -131,8 +131,15 @@ describe('archive', () => {
       for (let i = 0; i < 3; i++) mids.push(await append(`During the outage ${i}`));
       const sessions = await Promise.all(mids.map((m) => poll('ingested during the outage', () => sessionOf(m), (s) => !!s)));
       expect(sessions).toHaveLength(3);
-      const health = await poll('archive backlog on /health', async () => (await svc.call('GET', '/health')).body, (h) => h.archive?.backlog >= 3 && !!h.archive?.lastError);
+      const health = await poll('archive backlog on /health', async () => (await svc.call('GET', '/health', undefined, null)).body, (h) => h.archive?.backlog >= 3 && !!h.archive?.lastError);
       expect(health.status).toBe('degraded');
+      // The open /health names the kind of failure only; the admin API has the provider's words.
+      expect(health.archive.lastError).toBe('network');
+      expect(Object.keys(health.archive).sort()).toEqual(['backlog', 'lastError', 'lastErrorAt', 'lastSuccessAt']);
+      const status = (await svc.call('GET', '/api/storage/status')).body;
+      expect(status).toMatchObject({ lastError: 'network', backlog: expect.any(Number) });
+      expect(status.lastErrorMessage).toBeTruthy();
+      expect((await svc.call('GET', '/api/storage/status', undefined, null)).status).toBe(401);
       const metrics = await svc.services.app.request('/metrics', { headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
       expect(await metrics.text()).toMatch(/email_channel_archive_backlog [1-9]/);
     } finally {

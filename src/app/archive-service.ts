@@ -29,7 +29,10 @@ const DAY_MS = 86_400_000;
 export interface ArchiveStatus {
   lastSuccessAt: string | null;
   lastErrorAt: string | null;
+  /** The failure's code (auth, no_bucket, forbidden, network, timeout, unknown): safe for the open /health. */
   lastError: string | null;
+  /** The provider's own words (admin API only: GET /api/storage/status). */
+  lastErrorMessage?: string | null;
 }
 
 export interface ArchiveDeps {
@@ -82,7 +85,7 @@ export class ArchiveService {
       const message = (err as Error).message;
       // /health is open: it says what kind of failure (the code), the provider's words go to the log and the jobs list.
       const code = err instanceof ArchiveError ? err.code : 'unknown';
-      await this.status({ lastErrorAt: new Date(this.deps.clock.now()).toISOString(), lastError: code }).catch(() => undefined);
+      await this.status({ lastErrorAt: new Date(this.deps.clock.now()).toISOString(), lastError: code, lastErrorMessage: message.slice(0, 500) }).catch(() => undefined);
       this.deps.logger.warn({ err: message }, 'archive write failed; it will be retried');
       // Auth, missing bucket, forbidden: an admin has to act; keep the write and look again in a few minutes.
       if (err instanceof ArchiveError && !err.transient) throw new RetryLaterError(`archive: ${message}`, 5 * 60_000);

@@ -43,7 +43,9 @@ export class HealthService {
     const storeOk = this.store ? await this.store.ping().catch(() => false) : false;
     const mailboxes = this.sources.flatMap((s) => s.mailboxes());
     if (!storeOk) return { status: 'unavailable', store: 'unreachable', mailboxes };
-    const archive = this.archive ? await this.archive().catch(() => undefined) : undefined;
+    const found = this.archive ? await this.archive().catch(() => undefined) : undefined;
+    // The open /health shows the failure's code only; the provider's words are for the admin API.
+    const archive: ArchiveHealth | undefined = found && { backlog: found.backlog, lastError: found.lastError, lastErrorAt: found.lastErrorAt, lastSuccessAt: found.lastSuccessAt };
     // The archive is failing when its last attempt failed and writes are waiting.
     const archiveFailing = !!archive && archive.backlog > 0 && !!archive.lastErrorAt && (!archive.lastSuccessAt || archive.lastErrorAt > archive.lastSuccessAt);
     const degraded = archiveFailing || mailboxes.some((m) => m.state !== 'connected' && m.state !== 'idle' && m.state !== 'disabled');

@@ -436,6 +436,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     crm,
     outbound,
     storage,
+    archiveStatus: archiveHealth,
     version: VERSION,
     observe: ({ method, route, status, seconds }) => {
       metrics.httpRequests.inc({ method, route, status: String(status) });

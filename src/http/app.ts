@@ -30,7 +30,7 @@ import type { CrmSyncService } from '../app/crm-sync.js';
 import { transcriptRoutes } from './routes/transcript.js';
 import { assignmentRoutes } from './routes/assignment.js';
 import { outboundRoutes } from './routes/outbound.js';
-import { storageRoutes } from './routes/storage.js';
+import { storageRoutes, type ArchiveStatusSource } from './routes/storage.js';
 import { zendeskSidebarRoutes } from './routes/zendesk-sidebar.js';
 import type { StorageService } from '../app/storage-service.js';
 import type { OutboundService } from '../app/outbound-service.js';
@@ -54,6 +54,8 @@ export interface AppDeps {
   outbound?: OutboundService;
   /** Data storage settings and the connection test (R-STO); absent where no archive runs. */
   storage?: StorageService;
+  /** The archive's backlog and last failure (GET /api/storage/status). */
+  archiveStatus?: ArchiveStatusSource;
   /** PDF transcripts (R-CRM-3); absent or unavailable where no browser runs: the route answers 503. */
   transcript?: TranscriptService;
   metrics?: MetricsSource;
@@ -109,7 +111,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AuthEnv> {
     await next();
   });
   settingsRoutes(app, deps.settings);
-  if (deps.storage) storageRoutes(app, deps.storage);
+  if (deps.storage) storageRoutes(app, deps.storage, deps.archiveStatus);
   uploadRoutes(app, deps.uploads);
   jobRoutes(app, deps.jobs);
   queueRoutes(app, deps.queues);

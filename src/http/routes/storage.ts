@@ -1,5 +1,5 @@
 // GET/PUT /api/storage and POST /api/storage/test (SPEC §2 R-STO-1..3, §11a): where the mail archive goes; admin only.
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { StoragePatchSchema, StorageTestResultSchema, StorageViewSchema } from '../../config/storage.js';
 import type { StorageService } from '../../app/storage-service.js';
 import { assertAdmin, type AuthEnv } from '../auth.js';
@@ -57,7 +57,40 @@ const testStorage = createRoute({
   },
 });
 
-export function storageRoutes(app: OpenAPIHono<AuthEnv>, storage: StorageService): void {
+const ArchiveStatus = z
+  .object({
+    backlog: z.number().int().openapi({ description: 'Archive writes waiting or being retried' }),
+    lastError: z.string().nullable().openapi({ description: 'Code of the last failure (auth, no_bucket, forbidden, network, timeout, unknown)' }),
+    lastErrorMessage: z.string().nullable().openapi({ description: 'The provider’s own words about the last failure' }),
+    lastErrorAt: z.string().nullable(),
+    lastSuccessAt: z.string().nullable(),
+  })
+  .openapi('ArchiveStatus');
+
+export interface ArchiveStatusSource {
+  (): Promise<{ backlog: number; lastError: string | null; lastErrorMessage?: string | null; lastErrorAt: string | null; lastSuccessAt: string | null }>;
+}
+
+const getStatus = createRoute({
+  method: 'get',
+  path: '/api/storage/status',
+  tags: ['storage'],
+  summary: 'The archive at work: backlog, last success, last failure in the provider’s words (R-STO-4)',
+  security,
+  responses: {
+    200: { description: 'Archive status', content: { 'application/json': { schema: ArchiveStatus } } },
+    ...errorResponses,
+  },
+});
+
+export function storageRoutes(app: OpenAPIHono<AuthEnv>, storage: StorageService, status?: ArchiveStatusSource): void {
+  if (status) {
+    app.openapi(getStatus, async (c) => {
+      assertAdmin(c.get('principal'));
+      const s = await status();
+      return c.json({ backlog: s.backlog, lastError: s.lastError, lastErrorMessage: s.lastErrorMessage ?? null, lastErrorAt: s.lastErrorAt, lastSuccessAt: s.lastSuccessAt }, 200);
+    });
+  }
   app.openapi(getStorage, async (c) => {
     assertAdmin(c.get('principal'));
     return c.json(await storage.view(), 200);
