@@ -362,6 +362,26 @@ describe('auto-replies', () => {
     expect(await receivedWhere((x) => inReplyToOf(x) === onActive)).toHaveLength(0);
   }, 90_000);
 
+  it('answers a reply on an Active session with no status update for 15 days (stale), once', async () => {
+    const mid = await append({ from: 'Lee <lee@customer.example>', subject: 'Stale case' });
+    const session = await poll('session', () => sessionOf(mid), (s) => !!s);
+    await poll('new-thread auto-reply', () => receivedWhere((x) => inReplyToOf(x) === mid), (l) => l.length === 1);
+    expect((await svc.call('POST', `/api/sessions/${session.id}/status`, { status: 'active' })).status).toBe(200);
+    // 16 days pass without a status update (the session's status clock moved back; the timers do not touch Active
+    // sessions for 30 days).
+    const key = `session:${session.id}`;
+    const stored = await svc.services.store.get<{ statusChangedAt: number; rev: number }>(key);
+    await svc.services.store.commit([
+      { op: 'check', key, rev: stored!.rev },
+      { op: 'put', key, value: { ...stored, statusChangedAt: Date.now() - 16 * 86_400_000, rev: stored!.rev + 1 } },
+    ]);
+    const stale = await append({ from: 'Lee <lee@customer.example>', subject: 'Re: Stale case', headers: [`In-Reply-To: <${mid}>`] });
+    const [m] = await poll('stale auto-reply', () => receivedWhere((x) => inReplyToOf(x) === stale), (l) => l.length === 1);
+    expect(m?.subject).toBe('RE: Re: Stale case');
+    const after = await sessionOf(stale);
+    expect(after.interactions.filter((i: any) => i.type === 'auto_reply_sent').map((i: any) => i.data.trigger)).toEqual(['new_thread', 'stale_active_reply']);
+  }, 60_000);
+
   it('never answers automatic mail, and at most 3 per sender per hour', async () => {
     const robots = [
       await append({ from: 'Gus <gus@customer.example>', subject: 'Out of office', headers: ['Auto-Submitted: auto-replied'] }),
