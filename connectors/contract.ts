@@ -30,6 +30,8 @@ export interface ConnectorCapabilities {
   presence: boolean;
   webhooks: boolean;
   polling: boolean;
+  /** Pushes change notifications (subscribeChanges) that trigger an immediate poll; event ids stay the poll's. */
+  streaming: boolean;
   followUps: boolean;
 }
 

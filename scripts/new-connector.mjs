@@ -79,6 +79,7 @@ export const ${name}Connector = defineConnector({
     presence: false,
     webhooks: false,
     polling: false,
+    streaming: false,
     followUps: false,
   },
   statusMap,

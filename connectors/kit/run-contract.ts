@@ -173,13 +173,15 @@ export function runConnectorContract(opts: ContractOptions): void {
         const i = inst();
         const caps = definition.capabilities;
         expect(
-          { agents: caps.agents, webhooks: caps.webhooks, polling: caps.polling },
-          'capabilities.agents/webhooks/polling ⇔ listAgents/parseWebhook/pollEvents on the instance',
+          { agents: caps.agents, webhooks: caps.webhooks, polling: caps.polling, streaming: caps.streaming },
+          'capabilities.agents/webhooks/polling/streaming ⇔ listAgents/parseWebhook/pollEvents/subscribeChanges on the instance',
         ).toEqual({
           agents: typeof i.listAgents === 'function',
           webhooks: typeof i.parseWebhook === 'function',
           polling: typeof i.pollEvents === 'function',
+          streaming: typeof i.subscribeChanges === 'function',
         });
+        if (caps.streaming) expect(caps.polling, 'streaming triggers polls: it needs polling').toBe(true);
         if (caps.presence) expect(caps.agents, 'presence needs agents').toBe(true);
         if (caps.statusSync === 'both') expect(caps.webhooks || caps.polling, 'statusSync "both" needs webhooks or polling').toBe(true);
         expect(Object.keys(definition.statusMap).sort(), 'statusMap keys').toEqual([...LIFECYCLE].sort());

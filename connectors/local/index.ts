@@ -30,6 +30,7 @@ export const localConnector = defineConnector({
     presence: false,
     webhooks: false,
     polling: true,
+    streaming: false,
     followUps: true,
   },
   statusMap: localStatusMap,

@@ -14,6 +14,7 @@ import {
 } from '../contract.js';
 import { SalesforceClient, type CompositeSubrequest, type CompositeSubresponse, type SalesforceAuth, type SalesforceSession } from './client.js';
 import { classifySalesforceError, firstErrorCode } from './errors.js';
+import { CASE_CHANGE_CHANNEL, COMMENT_EVENT_CHANNEL, subscribeChanges, type ChangeSubscription } from './streaming.js';
 import {
   advanceCursor,
   agentsSoql,
@@ -156,6 +157,7 @@ export const salesforceConnector = defineConnector({
     presence: false,
     webhooks: false,
     polling: true,
+    streaming: true,
     followUps: true,
   },
   statusMap: DEFAULT_STATUS_MAP,
@@ -399,6 +401,35 @@ export const salesforceConnector = defineConnector({
       return { events, checkpoint };
     }
 
+    /** Streaming as a trigger for an immediate poll (streaming.ts): events only call `onChange`; event ids stay the poll's. */
+    async function streamChanges(onChange: () => void, onError: (err: Error) => void): Promise<ChangeSubscription> {
+      const session = await client.ensureSession();
+      return subscribeChanges(
+        async (fresh) => {
+          if (!fresh) return (await client.ensureSession()).conn;
+          // After an authentication failure: a new login (the REST client renews its own session on its next 401).
+          const relogin = new SalesforceClient({
+            loginUrl: cfg.loginUrl,
+            auth: authOf(cfg),
+            timeoutMs: ctx.timeoutMs,
+            now: ctx.now,
+            checkHost: ctx.checkHost,
+            log: ctx.log,
+            usageBackoffPercent: cfg.apiUsageBackoffPercent ?? 90,
+          });
+          return (await relogin.ensureSession()).conn;
+        },
+        {
+          onChange,
+          onError,
+          logger: ctx.log,
+          timeoutMs: ctx.timeoutMs,
+          ignoreUserId: session.userId,
+          channels: [CASE_CHANGE_CHANNEL, { name: COMMENT_EVENT_CHANNEL, optional: true }],
+        },
+      );
+    }
+
     return {
       async test() {
         const session = await client.ensureSession();
@@ -445,6 +476,7 @@ export const salesforceConnector = defineConnector({
         };
       },
       pollEvents,
+      subscribeChanges: streamChanges,
     };
   },
 });

@@ -362,6 +362,7 @@ export const zendeskConnector = defineConnector({
     presence: false,
     webhooks: true,
     polling: false,
+    streaming: false,
     followUps: true,
   },
   // The defaults; `pausedStatus` and `closedStatus` change paused and closed per account.

@@ -114,4 +114,9 @@ export interface ConnectorInstance {
   parseWebhook?(request: IncomingRequest): Promise<CrmEvent[]>;
   /** Polls CRM changes since a checkpoint (CRMs without webhooks). */
   pollEvents?(since: string | null): Promise<{ events: CrmEvent[]; checkpoint: string }>;
+  /**
+   * Streaming connectors: calls `onChange` soon after the CRM changes (debounced), so the service polls at once
+   * instead of at the next interval; `onError` means streaming stopped for good (polling carries on).
+   */
+  subscribeChanges?(onChange: () => void, onError: (err: Error) => void): Promise<{ close(): Promise<void> }>;
 }

@@ -360,19 +360,46 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     return { backlog: counts.waiting + counts.delayed + counts.active, ...status };
   };
   metrics.watchArchive(archiveHealth);
-  // Polling connectors (Salesforce): one poll a minute; webhooks connectors need none.
+  // Polling connectors (Salesforce): a poll a minute, and at once when a streaming connector says something changed
+  // (the streamed notice only triggers the poll, so event ids, and exactly-once, stay the poll's). Webhook
+  // connectors need neither. A trigger during a poll runs one more poll after it.
   let polling = false;
-  const crmPoll = setInterval(() => {
-    if (polling) return;
+  let pollAgain = false;
+  const pollNow = (): void => {
+    if (polling) {
+      pollAgain = true;
+      return;
+    }
     polling = true;
     crm
       .pollOnce()
       .catch((err: unknown) => crmLogger.warn({ err: (err as Error).message }, 'CRM poll failed; retrying next time'))
       .finally(() => {
         polling = false;
+        if (pollAgain) {
+          pollAgain = false;
+          pollNow();
+        }
       });
-  }, 60_000);
+  };
+  const crmPoll = setInterval(pollNow, 60_000);
   crmPoll.unref();
+  let stream: { instance: unknown; close(): Promise<void> } | null = null;
+  let streamChain: Promise<void> = Promise.resolve();
+  /** Follows the current connector: subscribes when it streams, closes the old subscription when it changes. */
+  const refreshStream = (): Promise<void> =>
+    (streamChain = streamChain.then(async () => {
+      const { id, instance } = await crmProvider.current();
+      if (stream?.instance === instance) return;
+      const old = stream;
+      stream = null;
+      await old?.close().catch(() => undefined);
+      if (!instance.subscribeChanges || closing) return;
+      const sub = await instance.subscribeChanges(pollNow, (err) => crmLogger.warn({ connectorId: id, err: err.message }, 'CRM streaming stopped; polling every minute'));
+      stream = { instance, close: () => sub.close() };
+      crmLogger.info({ connectorId: id }, 'CRM streaming on: changes trigger an immediate poll');
+    }).catch((err: unknown) => crmLogger.warn({ err: (err as Error).message }, 'CRM streaming could not start; polling every minute')));
+  let closing = false;
 
   // One IMAP worker per inbound account while the channel is on, for the mailboxes whose lease this
   // instance holds (R-GLB-1, R-REL-2).
@@ -407,7 +434,10 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     clock,
     logger: imapLogger,
   });
-  settings.onChange = () => void supervisor.refresh();
+  settings.onChange = () => {
+    void supervisor.refresh();
+    void refreshStream();
+  };
   const agents: AgentsService = new AgentsService({
     store,
     clock,
@@ -445,6 +475,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
   });
   await jobs!.start();
   await supervisor.start();
+  void refreshStream();
 
   // Status timers (R-SES-4/5): a sweep every 30 s reads only what is due; exact to the minute.
   let sweeping = false;
@@ -523,6 +554,9 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       clearInterval(pendingSweep);
       clearInterval(outboxSweep);
       clearInterval(crmPoll);
+      closing = true;
+      await streamChain;
+      await stream?.close().catch(() => undefined);
       await supervisor.stop();
       await assignment.close();
       await jobs!.stop();
