@@ -5,6 +5,9 @@
 // bodies and raw bytes from the service's own store once archived, by an indexed sweep over what is due.
 import {
   ARCHIVE_ATTEMPTS,
+  ARCHIVE_BATCH_PURPOSE,
+  ARCHIVE_PENDING_INDEX,
+  archiveWrites,
   ARCHIVE_MESSAGE_PURPOSE,
   ARCHIVE_SESSION_PURPOSE,
   ARCHIVE_TARGET,
@@ -14,13 +17,13 @@ import {
   type ArchiveStore,
 } from '../core/archive.js';
 import { AppError } from '../core/errors.js';
-import { RetryLaterError, type BlobStore, type Clock, type JobRecord, type JobSpec, type Logger, type Store } from '../core/ports.js';
+import { CommitConflictError, RetryLaterError, type BlobStore, type Clock, type JobRecord, type JobSpec, type Logger, type Store, type WriteOp } from '../core/ports.js';
 import type { Session } from '../core/session/model.js';
 import { IDX_MESSAGES_RECEIVED, idxSessionMessages, messageKey, sessionKey, type StoredSession } from '../core/session/store-layout.js';
 import type { StoredMessage } from './ingest-message.js';
-import { patchMessage } from './message-writes.js';
+import { messageWriteOps, patchMessage } from './message-writes.js';
 
-export { ARCHIVE_TARGET, archiveMessageJob } from '../core/archive.js';
+export { ARCHIVE_TARGET, archiveMessageJob, archiveWrites } from '../core/archive.js';
 const ARCHIVE_MESSAGE = ARCHIVE_MESSAGE_PURPOSE;
 const ARCHIVE_SESSION = ARCHIVE_SESSION_PURPOSE;
 export const ARCHIVE_STATUS_KEY = 'archive-status';
@@ -73,6 +76,7 @@ export class ArchiveService {
 
   register(jobs: { register(purpose: string, handler: (job: JobRecord) => Promise<void>): void }): void {
     jobs.register(ARCHIVE_MESSAGE, (job) => this.guard(() => this.archiveMessage((job.payload as { messageId: string }).messageId)));
+    jobs.register(ARCHIVE_BATCH_PURPOSE, () => this.guard(() => this.archiveBatch()));
     jobs.register(ARCHIVE_SESSION, (job) => this.guard(() => this.archiveSession(job.payload as { sessionId: string; end: number; at: number })));
   }
 
@@ -116,6 +120,78 @@ export class ArchiveService {
     const at = new Date(this.deps.clock.now()).toISOString();
     // Revision-checked: the send job may change the delivery meanwhile; only the archive field is ours.
     await patchMessage(this.deps.store, id, (cur) => ({ ...cur, archive: { key, at, where: whereOf(settings) } }) as WithArchive);
+  }
+
+  /**
+   * Archives the pending messages stored up to now (the batch job of a window): objects written 8 at a time, then one
+   * commit for all their archive references (revision-checked; one by one after a concurrent change). At most 4,000
+   * per run; more asks for another run. A failed write keeps what was done and retries the rest.
+   */
+  private async archiveBatch(): Promise<void> {
+    const settings = await this.deps.settings();
+    const archive = await this.deps.archive();
+    let done = 0;
+    for (let round = 0; round < 20; round++) {
+      const due = await this.deps.store.indexRange(ARCHIVE_PENDING_INDEX, { max: this.deps.clock.now(), limit: 200 });
+      if (due.length === 0) return;
+      const docs = await this.deps.store.getMany<WithArchive>(due.map((e) => messageKey(e.member)));
+      const at = new Date(this.deps.clock.now()).toISOString();
+      const written: { m: WithArchive; ref: ArchivedRef }[] = [];
+      const drop: string[] = [];
+      let failure: unknown;
+      for (let i = 0; i < due.length && failure === undefined; i += 8) {
+        await Promise.all(
+          due.slice(i, i + 8).map(async (entry, j) => {
+            const m = docs[i + j];
+            if (!m || m.archive) return void drop.push(entry.member);
+            const raw = m.rawKey ? await this.deps.blobs.get(m.rawKey) : undefined;
+            if (!raw) {
+              this.deps.logger.warn({ messageId: m.id }, 'archive: the raw bytes are gone; nothing to archive');
+              return void drop.push(entry.member);
+            }
+            const key = archiveObjectKey(settings.folder, m.sessionId, Date.parse(m.receivedAt), 'eml', m.id);
+            try {
+              await archive.put(key, raw, 'message/rfc822');
+              written.push({ m, ref: { key, at, where: whereOf(settings) } });
+            } catch (err) {
+              failure ??= err;
+            }
+          }),
+        );
+      }
+      await this.recordArchived(written, drop);
+      done += written.length;
+      if (failure !== undefined) throw failure;
+    }
+    throw new RetryLaterError(`archived ${done} messages in this run; more are pending`, 100);
+  }
+
+  /** One commit for a batch's references and index removals; one by one when a message changed meanwhile. */
+  private async recordArchived(written: { m: WithArchive; ref: ArchivedRef }[], drop: string[]): Promise<void> {
+    const unindex = (id: string): WriteOp => ({ op: 'unindex', index: ARCHIVE_PENDING_INDEX, member: id });
+    if (written.length + drop.length === 0) return;
+    try {
+      await this.deps.store.commit([...written.flatMap(({ m, ref }) => messageWriteOps(m, { ...m, archive: ref } as WithArchive)), ...drop.map(unindex), ...written.map(({ m }) => unindex(m.id))]);
+    } catch (err) {
+      if (!(err instanceof CommitConflictError)) throw err;
+      for (const { m, ref } of written) {
+        await patchMessage(this.deps.store, m.id, (cur) => ((cur as WithArchive).archive ? null : ({ ...cur, archive: ref } as WithArchive)), async () => ({ ops: [unindex(m.id)] }));
+      }
+      if (drop.length > 0) await this.deps.store.commit(drop.map(unindex));
+    }
+  }
+
+  /** Safety net: pending messages whose batch job is gone (a crash between windows) get a new one. */
+  async reconcile(jobs: { enqueue(specs: JobSpec[]): Promise<void> }, minAgeMs = 60_000): Promise<number> {
+    const now = this.deps.clock.now();
+    const stranded = await this.deps.store.indexCount(ARCHIVE_PENDING_INDEX, Number.NEGATIVE_INFINITY, now - minAgeMs);
+    if (stranded > 0) await jobs.enqueue(archiveWrites('reconcile', now).jobs);
+    return stranded;
+  }
+
+  /** Messages waiting for their archive copy. */
+  async pendingCount(): Promise<number> {
+    return this.deps.store.indexCount(ARCHIVE_PENDING_INDEX);
   }
 
   private async archiveSession(p: { sessionId: string; end: number; at: number }): Promise<void> {

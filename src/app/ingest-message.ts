@@ -192,8 +192,8 @@ export interface IngestDeps {
     mail: InboundMail;
     arrival: { internalDate: number | null; imported: boolean; now: number };
   }): Promise<JobSpec[]>;
-  /** Durable jobs for each stored message (its archive copy), committed with it. */
-  messageJobs?(messageInternalId: string): JobSpec[];
+  /** Further writes and durable jobs for each stored message (its archive copy), committed with it. */
+  messageWrites?(messageInternalId: string, now: number): { ops: WriteOp[]; jobs: JobSpec[] };
   /** Delivery reports (DSNs) for mail we sent: how to read one, and the CRM jobs a permanent failure causes. */
   bounces?: {
     parse(raw: Uint8Array, mail: InboundMail): BounceInfo | null;
@@ -671,7 +671,11 @@ export class IngestService implements MailboxSink {
           arrival: { internalDate: message.internalDate, imported: message.imported, now },
         })
       : [];
-    jobs.push(...(this.deps.messageJobs?.(internalId) ?? []));
+    const extra = this.deps.messageWrites?.(internalId, now);
+    if (extra) {
+      ops.push(...extra.ops);
+      jobs.push(...extra.jobs);
+    }
     return {
       outcome: 'stored',
       ops,
@@ -732,10 +736,9 @@ export class IngestService implements MailboxSink {
       // Revision-checked: a send, archive or Sent-folder write in between makes the group decide again.
       ops.push(...messageWriteOps(original, { ...original, delivery: { ...original.delivery, state: 'bounced', failedAt: new Date(now).toISOString(), lastError: reason } }));
     }
-    const jobs = [
-      ...(bounce.permanent && this.deps.bounces ? await this.deps.bounces.jobs(prev.id, original.id, reason) : []),
-      ...(this.deps.messageJobs?.(internalId) ?? []),
-    ];
+    const extra = this.deps.messageWrites?.(internalId, now);
+    if (extra) ops.push(...extra.ops);
+    const jobs = [...(bounce.permanent && this.deps.bounces ? await this.deps.bounces.jobs(prev.id, original.id, reason) : []), ...(extra?.jobs ?? [])];
     const { logger } = this.deps;
     return {
       outcome: 'stored',

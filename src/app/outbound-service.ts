@@ -90,8 +90,8 @@ export interface OutboundDeps {
   guardHost(host: string, field: string): Promise<void>;
   /** Auto-assignment and other effects, after a commit. */
   onEffects?(session: Session, effects: SessionEffect[]): void;
-  /** Further durable jobs for each accepted message (the archive copy), committed with it. */
-  messageJobs?(messageInternalId: string): JobSpec[];
+  /** Further writes and durable jobs for each accepted message (the archive copy), committed with it. */
+  messageWrites?(messageInternalId: string, now: number): { ops: WriteOp[]; jobs: JobSpec[] };
   /** Auto-replies per sender per window (default 3 per hour). */
   autoReplyRate?: RateLimitPolicy;
   newSessionId?: () => string;
@@ -533,7 +533,8 @@ export class OutboundService {
       ...autoAssignIntentOps(a.next, a.effects, now),
     ];
     const crmJobs = await this.deps.crmJobsFor({ prev: a.prev, next: a.next, message: { internalId: a.internalId, direction: 'outbound', kind: a.kind } });
-    await this.deps.store.commit(ops, [...crmJobs, sendJob(a.internalId, a.accountId), ...(this.deps.messageJobs?.(a.internalId) ?? [])]);
+    const extra = this.deps.messageWrites?.(a.internalId, now);
+    await this.deps.store.commit([...ops, ...(extra?.ops ?? [])], [...crmJobs, sendJob(a.internalId, a.accountId), ...(extra?.jobs ?? [])]);
     this.deps.logger.info({ sessionId: a.next.id, messageId: message.messageId, kind: a.kind, agentId: a.agentId }, 'outbound mail accepted');
     if (a.effects.length > 0) this.deps.onEffects?.(stored, a.effects);
     return { session: stored, message };

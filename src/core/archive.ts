@@ -176,6 +176,28 @@ export const ARCHIVE_TARGET = 'archive';
 /** Archive jobs keep trying (with capped backoff) until the bucket is back: an outage never loses a write. */
 export const ARCHIVE_ATTEMPTS = 10_000;
 
+/** Messages waiting for their archive copy (member: message internal id; score: when stored). */
+export const ARCHIVE_PENDING_INDEX = 'archive:pending';
+export const ARCHIVE_BATCH_PURPOSE = 'archive.batch';
+/** Messages stored within one such window share one batch job (one commit for their archive references). */
+export const ARCHIVE_BATCH_WINDOW_MS = 2000;
+
+/**
+ * What a stored message adds to its own commit so that it gets archived: an entry in the pending index and the batch
+ * job of its window (deduplicated by id, due just after the window closes). A batch job archives every pending message
+ * stored up to when it runs, so one commit covers many messages.
+ */
+export function archiveWrites(messageInternalId: string, now: number): {
+  ops: { op: 'index'; index: string; member: string; score: number }[];
+  jobs: { id: string; purpose: string; target: string; payload: { window: number }; runAt: number; maxAttempts: number }[];
+} {
+  const window = Math.floor(now / ARCHIVE_BATCH_WINDOW_MS);
+  return {
+    ops: [{ op: 'index', index: ARCHIVE_PENDING_INDEX, member: messageInternalId, score: now }],
+    jobs: [{ id: `archive:batch:${window}`, purpose: ARCHIVE_BATCH_PURPOSE, target: ARCHIVE_TARGET, payload: { window }, runAt: (window + 1) * ARCHIVE_BATCH_WINDOW_MS + 250, maxAttempts: ARCHIVE_ATTEMPTS }],
+  };
+}
+
 export function archiveMessageJob(messageInternalId: string): { id: string; purpose: string; target: string; payload: { messageId: string }; maxAttempts: number } {
   return { id: `archive:msg:${messageInternalId}`, purpose: ARCHIVE_MESSAGE_PURPOSE, target: ARCHIVE_TARGET, payload: { messageId: messageInternalId }, maxAttempts: ARCHIVE_ATTEMPTS };
 }

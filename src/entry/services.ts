@@ -18,7 +18,7 @@ import { SessionTranscripts } from '../app/transcript.js';
 import { CrmSyncService } from '../app/crm-sync.js';
 import { withSessionJobs } from '../app/session-jobs.js';
 import { OutboundService, autoReplyJob, inlineLimits } from '../app/outbound-service.js';
-import { ArchiveService, ARCHIVE_TARGET, archiveMessageJob, archiveSessionJobs } from '../app/archive-service.js';
+import { ArchiveService, ARCHIVE_TARGET, archiveSessionJobs, archiveWrites } from '../app/archive-service.js';
 import { StorageService } from '../app/storage-service.js';
 import { createArchiveStore } from '../adapters/archive/index.js';
 import { crmDeliveryFailedJob } from '../core/crm-policy.js';
@@ -175,9 +175,20 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     },
     onChange: () => {
       routing.invalidate();
+      autoReplyCache.clear();
       assignment.onQueuesChanged();
     },
   });
+  // Whether a queue's auto-reply is on, cached a few seconds (read for every new thread; queue changes clear it).
+  const autoReplyCache = new Map<string, { at: number; on: boolean }>();
+  const autoReplyEnabled = async (queueId: string): Promise<boolean> => {
+    const hit = autoReplyCache.get(queueId);
+    if (hit && clock.now() - hit.at < 5000) return hit.on;
+    const on = (await queues.get(queueId).catch(() => null))?.autoReply.enabled === true;
+    if (autoReplyCache.size > 10_000) autoReplyCache.clear();
+    autoReplyCache.set(queueId, { at: clock.now(), on });
+    return on;
+  };
   const ingestLogger = logger.child({ module: 'ingest' });
   const ingest = new IngestService({
     store,
@@ -195,14 +206,19 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     blobOps: (key, data, meta) => blobs.opsFor(key, data, meta),
     sha256Hex: (text) => createHash('sha256').update(text).digest('hex'),
     // Every stored message is archived as .eml by a durable job committed with it (R-STO-4).
-    messageJobs: (id) => [archiveMessageJob(id)],
+    messageWrites: (id, now) => archiveWrites(id, now),
     onEffects: (session, effects) => assignment.onSessionEffects(session, effects),
     // Delivery reports for our own mail are filed with it (no session, no auto-reply) and told to the CRM.
     bounces: {
       parse: (raw, mail) => {
         // Only the mail system's reports: a customer quoting a bounce in a reply stays a reply.
         if (!fromMailSystem(mail)) return null;
-        const report = parseBounce(raw);
+        const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+        // Cheap first: a report about our mail names one of our Message-IDs (`<s.S…`), unless the original is inside
+        // an encoded part (a report structure, read in full).
+        const isReport = (mail.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/report');
+        if (!isReport && !bytes.includes('s.S') && ![...mail.inReplyTo, ...mail.references].some((id) => id.startsWith('s.'))) return null;
+        const report = parseBounce(raw, { latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1') });
         return report && report.ourMessageIds.length > 0 ? { ourMessageIds: report.ourMessageIds.map((m) => m.messageId), permanent: report.permanent, reason: report.reason } : null;
       },
       jobs: async (sessionId, messageId, reason) => {
@@ -214,7 +230,9 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     jobsFor: async (change) => {
       const jobs = await crm.jobsFor(change);
       const trigger = change.effects.find((e) => e.type === 'auto_reply');
-      if (trigger && trigger.type === 'auto_reply') {
+      // Only for a queue whose auto-reply is on (the job checks again when it runs: the queue may change meanwhile).
+      const autoReplyOn = trigger && change.next.queueId ? await autoReplyEnabled(change.next.queueId) : false;
+      if (trigger && trigger.type === 'auto_reply' && autoReplyOn) {
         const tables = await routing.get();
         const decision = shouldAutoReply({
           mail: change.mail,
@@ -327,7 +345,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     guardHost: async (host, field) => {
       await hostGuard.check(host, field);
     },
-    messageJobs: (id) => [archiveMessageJob(id)],
+    messageWrites: (id, now) => archiveWrites(id, now),
     onEffects: (session, effects) => assignment.onSessionEffects(session, effects),
   });
   outbound.register(jobs!);
@@ -355,9 +373,10 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
   });
   archive.register(jobs!);
   jobs!.setTargetLimits(ARCHIVE_TARGET, { concurrency: 4 });
+  // Backlog: messages waiting for their copy, plus session-end and batch jobs not done yet.
   const archiveHealth = async () => {
-    const [counts, status] = await Promise.all([jobs!.counts(ARCHIVE_TARGET), archive.lastStatus()]);
-    return { backlog: counts.waiting + counts.delayed + counts.active, ...status };
+    const [counts, pending, status] = await Promise.all([jobs!.counts(ARCHIVE_TARGET), archive.pendingCount(), archive.lastStatus()]);
+    return { backlog: pending + counts.waiting + counts.delayed + counts.active, ...status };
   };
   metrics.watchArchive(archiveHealth);
   // Polling connectors (Salesforce): a poll a minute, and at once when a streaming connector says something changed
@@ -519,9 +538,11 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       .catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'pending-jobs sweep failed; retrying next time'));
   }, 30_000);
   pendingSweep.unref();
-  // The outbox's safety net: queued mail whose send job is gone gets a new one (once the channel is on).
+  // The outbox's and the archive's safety nets: queued mail whose send job is gone gets a new one (once the channel
+  // is on); messages waiting for their archive copy without a batch job get one.
   const outboxSweep = setInterval(() => {
     outbound.reconcileOutbox(jobs!).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'outbox sweep failed; retrying next time'));
+    archive.reconcile(jobs!).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'archive sweep failed; retrying next time'));
   }, 60_000);
   outboxSweep.unref();
 

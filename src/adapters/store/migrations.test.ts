@@ -291,11 +291,14 @@ describe('migration definitions', () => {
       ]);
       expect((await runMigrations(store, MIGRATIONS, quiet)).applied).toEqual([3]);
       expect(await store.indexRange('messages:received', { limit: 10 })).toEqual([{ member: 'm1', score: Date.parse('2026-01-02T03:04:05.000Z') }]);
-      const jobs = store.db.prepare('SELECT id, purpose, target FROM jobs').all();
-      expect(jobs).toEqual([{ id: 'archive:msg:m1', purpose: 'archive.message', target: 'archive' }]);
-      // Replayed (a crash before the version bump): nothing twice.
+      // Waiting for the archive, with a batch job to archive it.
+      expect((await store.indexRange('archive:pending', { limit: 10 })).map((e) => e.member)).toEqual(['m1']);
+      const jobs = store.db.prepare('SELECT purpose, target FROM jobs').all();
+      expect(jobs).toEqual([{ purpose: 'archive.batch', target: 'archive' }]);
+      // Replayed (a crash before the version bump): the same entries, no second message entry.
       await migration3ArchiveBackfill.up(store, quiet);
-      expect(store.db.prepare('SELECT COUNT(*) AS n FROM jobs').get()).toEqual({ n: 1 });
+      expect((await store.indexRange('archive:pending', { limit: 10 })).map((e) => e.member)).toEqual(['m1']);
+      expect(await store.indexRange('messages:received', { limit: 10 })).toHaveLength(1);
     } finally {
       await store.close();
     }

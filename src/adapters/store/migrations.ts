@@ -10,7 +10,7 @@
 import { silentLogger } from '../../core/ports.js';
 import { randomUUID } from 'node:crypto';
 import type { IndexEntry, Logger, Store } from '../../core/ports.js';
-import { archiveMessageJob } from '../../core/archive.js';
+import { archiveWrites } from '../../core/archive.js';
 import { IDX_SESSIONS, idxSessionMessages, messageKey, retentionIndexOp } from '../../core/session/store-layout.js';
 import { LEGACY_V1_SETTINGS_KEY, MIGRATION_LOCK_KEY, SCHEMA_VERSION_KEY, SETTINGS_KEY } from '../../core/keys.js';
 
@@ -143,9 +143,11 @@ export const migration3ArchiveBackfill: Migration = {
         const docs = await store.getMany<{ id: string; receivedAt?: string; archive?: unknown; purgedAt?: string; rawKey?: string | null }>(ids.map(messageKey));
         const todo = docs.filter((d): d is NonNullable<typeof d> => !!d && !d.archive && !d.purgedAt && !!d.rawKey);
         if (todo.length === 0) continue;
+        const now = Date.now();
+        const writes = todo.map((d) => archiveWrites(d.id, now));
         await store.commit(
-          todo.map((d) => retentionIndexOp(d.id, d.receivedAt ? Date.parse(d.receivedAt) : Date.now())),
-          todo.map((d) => archiveMessageJob(d.id)),
+          [...todo.map((d) => retentionIndexOp(d.id, d.receivedAt ? Date.parse(d.receivedAt) : now)), ...writes.flatMap((w) => w.ops)],
+          writes[0]?.jobs ?? [],
         );
         sessions++;
         messages += todo.length;

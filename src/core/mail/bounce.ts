@@ -68,17 +68,21 @@ interface Walk {
 }
 
 /** Parses a DSN / bounce for a message we sent; null when the message is not a bounce. */
-export function parseBounce(raw: Uint8Array): BounceReport | null {
+/**
+ * `opts.latin1`: a native byte → binary-string decoder (Node's `Buffer#toString('latin1')`), much faster than the
+ * portable one used otherwise; it must map each byte to the code point of the same value.
+ */
+export function parseBounce(raw: Uint8Array, opts: { latin1?: (bytes: Uint8Array) => string } = {}): BounceReport | null {
   try {
-    return parse(raw);
+    return parse(raw, opts.latin1 ?? bytesToBinary);
   } catch {
     return null;
   }
 }
 
-function parse(raw: Uint8Array): BounceReport | null {
+function parse(raw: Uint8Array, latin1: (bytes: Uint8Array) => string): BounceReport | null {
   if (!(raw instanceof Uint8Array) || raw.length === 0) return null;
-  const input = bytesToBinary(raw.subarray(0, BOUNCE_MAX_BYTES)).replace(/\r\n?/g, '\n');
+  const input = latin1(raw.subarray(0, BOUNCE_MAX_BYTES)).replace(/\r\n?/g, '\n');
   const top = splitEntity(input);
   if (top.fields.length === 0) return null;
 
