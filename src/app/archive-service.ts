@@ -27,6 +27,8 @@ export { ARCHIVE_TARGET, archiveMessageJob, archiveWrites } from '../core/archiv
 const ARCHIVE_MESSAGE = ARCHIVE_MESSAGE_PURPOSE;
 const ARCHIVE_SESSION = ARCHIVE_SESSION_PURPOSE;
 export const ARCHIVE_STATUS_KEY = 'archive-status';
+/** Held (with a TTL) while a batch runs: one batch at a time. */
+export const ARCHIVE_BATCH_LOCK = 'archive-batch-lock';
 const DAY_MS = 86_400_000;
 
 export interface ArchiveStatus {
@@ -81,9 +83,10 @@ export class ArchiveService {
   }
 
   /** Records success or the last error (for /health and /metrics); a failure is retried later. */
-  private async guard(run: () => Promise<void>): Promise<void> {
+  private async guard(run: () => Promise<void | 'more'>): Promise<void> {
+    let more = false;
     try {
-      await run();
+      more = (await run()) === 'more';
       await this.status({ lastSuccessAt: new Date(this.deps.clock.now()).toISOString() });
     } catch (err) {
       const message = (err as Error).message;
@@ -95,6 +98,8 @@ export class ArchiveService {
       if (err instanceof ArchiveError && !err.transient) throw new RetryLaterError(`archive: ${message}`, 5 * 60_000);
       throw err;
     }
+    // A large backlog: this run went well and the job runs again for the rest (not a failure).
+    if (more) throw new RetryLaterError('more messages are waiting for the archive', 100);
   }
 
   private async status(patch: Partial<ArchiveStatus>): Promise<void> {
@@ -127,43 +132,68 @@ export class ArchiveService {
    * commit for all their archive references (revision-checked; one by one after a concurrent change). At most 4,000
    * per run; more asks for another run. A failed write keeps what was done and retries the rest.
    */
-  private async archiveBatch(): Promise<void> {
+  private async archiveBatch(): Promise<'more' | undefined> {
+    // One batch at a time across jobs and instances: concurrent ones would upload the same objects.
+    const owner = `${this.deps.clock.now()}:${Math.random().toString(36).slice(2)}`;
+    if (!(await this.deps.store.putIfAbsent(ARCHIVE_BATCH_LOCK, owner, { ttlMs: 120_000 }))) {
+      throw new RetryLaterError('another archive batch is running', 2_000);
+    }
+    try {
+      return await this.archivePending();
+    } finally {
+      if ((await this.deps.store.get<string>(ARCHIVE_BATCH_LOCK)) === owner) await this.deps.store.delete(ARCHIVE_BATCH_LOCK);
+    }
+  }
+
+  private async archivePending(): Promise<'more' | undefined> {
     const settings = await this.deps.settings();
     const archive = await this.deps.archive();
-    let done = 0;
     for (let round = 0; round < 20; round++) {
       const due = await this.deps.store.indexRange(ARCHIVE_PENDING_INDEX, { max: this.deps.clock.now(), limit: 200 });
-      if (due.length === 0) return;
+      if (due.length === 0) return undefined;
       const docs = await this.deps.store.getMany<WithArchive>(due.map((e) => messageKey(e.member)));
       const at = new Date(this.deps.clock.now()).toISOString();
       const written: { m: WithArchive; ref: ArchivedRef }[] = [];
       const drop: string[] = [];
       let failure: unknown;
-      for (let i = 0; i < due.length && failure === undefined; i += 8) {
+      let failed = 0;
+      for (let i = 0; i < due.length; i += 8) {
         await Promise.all(
           due.slice(i, i + 8).map(async (entry, j) => {
             const m = docs[i + j];
             if (!m || m.archive) return void drop.push(entry.member);
-            const raw = m.rawKey ? await this.deps.blobs.get(m.rawKey) : undefined;
-            if (!raw) {
-              this.deps.logger.warn({ messageId: m.id }, 'archive: the raw bytes are gone; nothing to archive');
+            let key: string;
+            try {
+              key = archiveObjectKey(settings.folder, m.sessionId, Date.parse(m.receivedAt), 'eml', m.id);
+            } catch (err) {
+              // Cannot be named (a malformed old document): never archivable, so it must not block the others.
+              this.deps.logger.warn({ messageId: m.id, err: (err as Error).message }, 'archive: message cannot be archived; skipped');
               return void drop.push(entry.member);
             }
-            const key = archiveObjectKey(settings.folder, m.sessionId, Date.parse(m.receivedAt), 'eml', m.id);
             try {
+              const raw = m.rawKey ? await this.deps.blobs.get(m.rawKey) : undefined;
+              if (!raw) {
+                this.deps.logger.warn({ messageId: m.id }, 'archive: the raw bytes are gone; nothing to archive');
+                return void drop.push(entry.member);
+              }
               await archive.put(key, raw, 'message/rfc822');
               written.push({ m, ref: { key, at, where: whereOf(settings) } });
             } catch (err) {
               failure ??= err;
+              failed++;
             }
           }),
         );
       }
+      // What was written is recorded before any failure is reported: a retry redoes only the rest.
       await this.recordArchived(written, drop);
-      done += written.length;
-      if (failure !== undefined) throw failure;
+      if (failure !== undefined) {
+        if (written.length === 0) throw failure;
+        this.deps.logger.warn({ failed, written: written.length, err: (failure as Error).message }, 'archive: some objects could not be written; they are retried');
+        throw failure;
+      }
     }
-    throw new RetryLaterError(`archived ${done} messages in this run; more are pending`, 100);
+    return 'more';
   }
 
   /** One commit for a batch's references and index removals; one by one when a message changed meanwhile. */
@@ -181,11 +211,16 @@ export class ArchiveService {
     }
   }
 
-  /** Safety net: pending messages whose batch job is gone (a crash between windows) get a new one. */
-  async reconcile(jobs: { enqueue(specs: JobSpec[]): Promise<void> }, minAgeMs = 60_000): Promise<number> {
+  /**
+   * Safety net: messages pending for a while with no archive job waiting or running (a message committed into a window
+   * whose job had already run, a crash) get a new batch job. Returns how many were pending.
+   */
+  async reconcile(jobs: { enqueue(specs: JobSpec[]): Promise<void>; counts(target?: string): Promise<Record<string, number>> }, minAgeMs = 30_000): Promise<number> {
     const now = this.deps.clock.now();
     const stranded = await this.deps.store.indexCount(ARCHIVE_PENDING_INDEX, Number.NEGATIVE_INFINITY, now - minAgeMs);
-    if (stranded > 0) await jobs.enqueue(archiveWrites('reconcile', now).jobs);
+    if (stranded === 0) return 0;
+    const c = await jobs.counts(ARCHIVE_TARGET);
+    if ((c.waiting ?? 0) + (c.delayed ?? 0) + (c.active ?? 0) === 0) await jobs.enqueue(archiveWrites('reconcile', now).jobs);
     return stranded;
   }
 

@@ -91,6 +91,8 @@ export const STORE_KEYS: readonly StoreKeyDoc[] = [
   { pattern: 'jobs-pending:<jobId>', shape: '{ job: JobSpec, at } (Redis only: a commit\'s job until BullMQ has it)', ttl: 'none (cleared after the hand-over)', owner: 'adapters/store/redis-store.ts' },
   { pattern: 'index jobs:pending', shape: 'member job id, score commit time ms (Redis only; swept every 30 s)', ttl: 'none', owner: 'adapters/store/redis-store.ts' },
   { pattern: 'storage-settings', shape: 'StorageDocument (provider, bucket, folder, retentionDays, s3/gcs with sealed secrets, rev, updatedAt)', ttl: 'none', owner: 'app/storage-service.ts' },
+  { pattern: 'archive-batch-lock', shape: 'string: owner of the running archive batch (one at a time)', ttl: '2 min', owner: 'app/archive-service.ts' },
+  { pattern: 'index archive:pending', shape: 'member message internal id, score stored-at ms (waiting for its archive copy)', ttl: 'none', owner: 'core/archive.ts archiveWrites, app/archive-service.ts' },
   { pattern: 'archive-status', shape: 'ArchiveStatus { lastSuccessAt, lastErrorAt, lastError }', ttl: 'none', owner: 'app/archive-service.ts' },
   { pattern: 'index messages:received', shape: 'member message internal id, score stored-at ms (retention sweep; removed once purged)', ttl: 'none', owner: 'core/session/store-layout.ts retentionIndexOp' },
   { pattern: 'autoreply-counted:<inboundMessageId>', shape: 'string: the rate counter this inbound mail was counted in (a replayed auto-reply job counts once)', ttl: 'the window (1 h)', owner: 'app/outbound-service.ts' },

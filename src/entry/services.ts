@@ -184,7 +184,13 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
   const autoReplyEnabled = async (queueId: string): Promise<boolean> => {
     const hit = autoReplyCache.get(queueId);
     if (hit && clock.now() - hit.at < 5000) return hit.on;
-    const on = (await queues.get(queueId).catch(() => null))?.autoReply.enabled === true;
+    let on: boolean;
+    try {
+      on = (await queues.get(queueId)).autoReply.enabled === true;
+    } catch {
+      // Unknown now (store hiccup, queue gone): queue the job anyway; it checks the queue when it runs.
+      return true;
+    }
     if (autoReplyCache.size > 10_000) autoReplyCache.clear();
     autoReplyCache.set(queueId, { at: clock.now(), on });
     return on;
@@ -216,8 +222,9 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
         const bytes = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
         // Cheap first: a report about our mail names one of our Message-IDs (`<s.S…`), unless the original is inside
         // an encoded part (a report structure, read in full).
-        const isReport = (mail.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/report');
-        if (!isReport && !bytes.includes('s.S') && ![...mail.inReplyTo, ...mail.references].some((id) => id.startsWith('s.'))) return null;
+        const type = (mail.headers['content-type'] ?? '').toLowerCase();
+        const encoded = type.startsWith('multipart/') || /content-transfer-encoding:\s*(?:base64|quoted-printable)/i.test(bytes.subarray(0, 64 * 1024).toString('latin1'));
+        if (!encoded && !bytes.includes('s.S') && ![...mail.inReplyTo, ...mail.references].some((id) => id.startsWith('s.'))) return null;
         const report = parseBounce(raw, { latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1') });
         return report && report.ourMessageIds.length > 0 ? { ourMessageIds: report.ourMessageIds.map((m) => m.messageId), permanent: report.permanent, reason: report.reason } : null;
       },
@@ -382,26 +389,48 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
   // Polling connectors (Salesforce): a poll a minute, and at once when a streaming connector says something changed
   // (the streamed notice only triggers the poll, so event ids, and exactly-once, stay the poll's). Webhook
   // connectors need neither. A trigger during a poll runs one more poll after it.
-  let polling = false;
+  let closing = false;
+  // Triggered polls are at least MIN_POLL_GAP_MS apart (a busy org must not turn streaming into a poll loop).
+  const MIN_POLL_GAP_MS = 5_000;
+  let polling: Promise<void> | null = null;
   let pollAgain = false;
+  let lastPollAt = Number.NEGATIVE_INFINITY;
+  let pollTimer: ReturnType<typeof setTimeout> | undefined;
   const pollNow = (): void => {
+    if (closing) return;
     if (polling) {
       pollAgain = true;
       return;
     }
-    polling = true;
-    crm
+    const wait = lastPollAt + MIN_POLL_GAP_MS - performance.now();
+    if (wait > 0) {
+      if (!pollTimer) {
+        pollTimer = setTimeout(() => {
+          pollTimer = undefined;
+          pollNow();
+        }, wait);
+        pollTimer.unref();
+      }
+      return;
+    }
+    lastPollAt = performance.now();
+    polling = crm
       .pollOnce()
+      .then(() => undefined)
       .catch((err: unknown) => crmLogger.warn({ err: (err as Error).message }, 'CRM poll failed; retrying next time'))
       .finally(() => {
-        polling = false;
+        polling = null;
         if (pollAgain) {
           pollAgain = false;
           pollNow();
         }
       });
   };
-  const crmPoll = setInterval(pollNow, 60_000);
+  // The minute tick also brings streaming back when it stopped (a network blip at start, an error).
+  const crmPoll = setInterval(() => {
+    pollNow();
+    if (!stream) void refreshStream();
+  }, 60_000);
   crmPoll.unref();
   let stream: { instance: unknown; close(): Promise<void> } | null = null;
   let streamChain: Promise<void> = Promise.resolve();
@@ -414,11 +443,15 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       stream = null;
       await old?.close().catch(() => undefined);
       if (!instance.subscribeChanges || closing) return;
-      const sub = await instance.subscribeChanges(pollNow, (err) => crmLogger.warn({ connectorId: id, err: err.message }, 'CRM streaming stopped; polling every minute'));
+      const sub = await instance.subscribeChanges(pollNow, (err) => {
+        crmLogger.warn({ connectorId: id, err: err.message }, 'CRM streaming stopped; polling every minute and trying again');
+        // Forget it: the minute tick subscribes again.
+        if (stream?.instance === instance) stream = null;
+        void sub.close().catch(() => undefined);
+      });
       stream = { instance, close: () => sub.close() };
       crmLogger.info({ connectorId: id }, 'CRM streaming on: changes trigger an immediate poll');
     }).catch((err: unknown) => crmLogger.warn({ err: (err as Error).message }, 'CRM streaming could not start; polling every minute')));
-  let closing = false;
 
   // One IMAP worker per inbound account while the channel is on, for the mailboxes whose lease this
   // instance holds (R-GLB-1, R-REL-2).
@@ -576,8 +609,10 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       clearInterval(outboxSweep);
       clearInterval(crmPoll);
       closing = true;
+      clearTimeout(pollTimer);
       await streamChain;
       await stream?.close().catch(() => undefined);
+      await polling;
       await supervisor.stop();
       await assignment.close();
       await jobs!.stop();

@@ -139,7 +139,14 @@ export const migration3ArchiveBackfill: Migration = {
     for (;;) {
       const page = await store.indexRange(IDX_SESSIONS, { limit: 200, ...(after ? { after } : {}) });
       for (const entry of page) {
-        const ids = (await store.indexRange(idxSessionMessages(entry.member), { limit: 1000 })).map((e) => e.member);
+        const ids: string[] = [];
+        let afterMsg: IndexEntry | undefined;
+        for (;;) {
+          const page = await store.indexRange(idxSessionMessages(entry.member), { limit: 1000, ...(afterMsg ? { after: afterMsg } : {}) });
+          ids.push(...page.map((e) => e.member));
+          if (page.length < 1000) break;
+          afterMsg = page[page.length - 1];
+        }
         const docs = await store.getMany<{ id: string; receivedAt?: string; archive?: unknown; purgedAt?: string; rawKey?: string | null }>(ids.map(messageKey));
         const todo = docs.filter((d): d is NonNullable<typeof d> => !!d && !d.archive && !d.purgedAt && !!d.rawKey);
         if (todo.length === 0) continue;
