@@ -223,7 +223,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
         // Cheap first: a report about our mail names one of our Message-IDs (`<s.S…`), unless the original is inside
         // an encoded part (a report structure, read in full).
         const type = (mail.headers['content-type'] ?? '').toLowerCase();
-        const encoded = type.startsWith('multipart/') || /content-transfer-encoding:\s*(?:base64|quoted-printable)/i.test(bytes.subarray(0, 64 * 1024).toString('latin1'));
+        const encoded = type.startsWith('multipart/') || ['base64', 'Base64', 'BASE64', 'quoted-printable', 'Quoted-Printable', 'QUOTED-PRINTABLE'].some((e) => bytes.includes(e));
         if (!encoded && !bytes.includes('s.S') && ![...mail.inReplyTo, ...mail.references].some((id) => id.startsWith('s.'))) return null;
         const report = parseBounce(raw, { latin1: (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1') });
         return report && report.ourMessageIds.length > 0 ? { ourMessageIds: report.ourMessageIds.map((m) => m.messageId), permanent: report.permanent, reason: report.reason } : null;
