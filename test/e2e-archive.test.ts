@@ -88,7 +88,10 @@ describe('archive', () => {
     expect(reply.status).toBe(202);
     expect((await svc.call('POST', `/api/sessions/${session.id}/status`, { status: 'closed' })).status).toBe(200);
     const dir = join(svc.dataDir, 'archive', session.id);
-    const names = await poll('archived objects', async () => (existsSync(dir) ? readdirSync(dir).sort() : []), (n) => n.length >= 5);
+    // Every object in place (objects are written to a temporary name and renamed: wait for the final names).
+    const complete = (n: string[]) =>
+      n.filter((x) => x.endsWith('.eml')).length === 2 && ['_pdf_end1.pdf', '_metadata_end1.json', '_transcript_end1.json'].every((suffix) => n.some((x) => x.endsWith(suffix)));
+    const names = await poll('archived objects', async () => (existsSync(dir) ? readdirSync(dir).sort() : []), complete);
     const inbound = session.messages[0];
     expect(names.filter((n) => n.endsWith('.eml'))).toHaveLength(2);
     expect(names.some((n) => n.endsWith(`_eml_${inbound.id}.eml`))).toBe(true);
