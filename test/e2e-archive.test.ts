@@ -4,11 +4,11 @@
 // once, when the bucket is back; retention purges bodies here while the raw download reads the archive.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createArchiveStore } from '../src/adapters/archive/index.js';
 import { poll } from './helpers/poll.js';
-import { startDovecot, type DovecotHandle } from './helpers/dovecot.js';
+import { addMailAccount } from './helpers/mail-setup.js';
+import { appendMessage, startDovecot, type DovecotHandle } from './helpers/dovecot.js';
 import { startS3Server, type S3ServerHandle } from './helpers/s3-server.js';
 import { startSmtpServer, type SmtpServerHandle } from './helpers/smtp-server.js';
 import { startTestService, TEST_ADMIN_TOKEN, type TestService } from './helpers/service.js';
@@ -27,10 +27,7 @@ let seq = 0;
 
 async function append(subject: string): Promise<string> {
   const id = `arch-${++seq}-${Date.now()}@customer.example`;
-  const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, doSTARTTLS: false, auth: { user: USER.user, pass: USER.password }, logger: false });
-  await client.connect();
-  await client.append('INBOX', `From: Kim <kim@customer.example>\r\nTo: ${USER.user}\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain\r\n\r\nArchive me: ${subject}\r\n`);
-  await client.logout();
+  await appendMessage(dovecot, USER.user, `From: Kim <kim@customer.example>\r\nTo: ${USER.user}\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain\r\n\r\nArchive me: ${subject}\r\n`);
   return id;
 }
 
@@ -62,13 +59,7 @@ beforeAll(async () => {
   [dovecot, smtp, s3] = await Promise.all([startDovecot({ users: [USER] }), startSmtpServer({ users: [USER] }), startS3Server()]);
   svc = await startTestService({ clock });
   expect((await svc.call('PUT', '/api/settings', { emailChannel: { enabled: true } })).status).toBe(200);
-  const account = await svc.call('POST', '/api/accounts', {
-    address: USER.user,
-    password: USER.password,
-    imap: { host: dovecot.host, port: dovecot.port, secure: false, starttls: 'off' },
-    smtp: { host: smtp.host, port: smtp.port, secure: false, starttls: 'off' },
-  });
-  expect(account.status).toBe(201);
+  const account = await addMailAccount(svc, dovecot, smtp, USER);
   const agent = await svc.call('POST', '/api/agents', { name: 'Lou Agent', firstName: 'Lou', email: 'lou@shop.example', company: 'Shop' });
   agentId = agent.body.id;
   expect((await svc.call('POST', '/api/queues', { name: 'Archive', language: 'en', email: { enabled: true, addresses: [account.body.id], agents: [agentId] } })).status).toBe(201);

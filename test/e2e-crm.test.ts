@@ -9,7 +9,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createZendeskFake, type ZendeskFake } from '../connectors/zendesk/fake.js';
 import { RECORD_MARKER } from '../connectors/contract.js';
 import { poll } from './helpers/poll.js';
-import { startDovecot, type DovecotHandle } from './helpers/dovecot.js';
+import { addMailAccount } from './helpers/mail-setup.js';
+import { appendMessage, startDovecot, type DovecotHandle } from './helpers/dovecot.js';
 import { startSmtpServer, type SmtpServerHandle } from './helpers/smtp-server.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -25,10 +26,7 @@ let seq = 0;
 
 async function append(subject: string, extra = ''): Promise<string> {
   const id = `crm-${++seq}-${Date.now()}@example.com`;
-  const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, doSTARTTLS: false, auth: { user: USER.user, pass: USER.password }, logger: false });
-  await client.connect();
-  await client.append('INBOX', `From: Ann Customer <ann@example.com>\r\nTo: ${USER.user}\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\n${extra}Content-Type: text/plain\r\n\r\nMy printer is broken.\r\n\r\nOn Mon, Nov 2, 2026 at 9:00 AM Shop <help@shop.example> wrote:\r\n> old quoted text\r\n`);
-  await client.logout();
+  await appendMessage(dovecot, USER.user, `From: Ann Customer <ann@example.com>\r\nTo: ${USER.user}\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\n${extra}Content-Type: text/plain\r\n\r\nMy printer is broken.\r\n\r\nOn Mon, Nov 2, 2026 at 9:00 AM Shop <help@shop.example> wrote:\r\n> old quoted text\r\n`);
   return id;
 }
 
@@ -45,13 +43,7 @@ beforeAll(async () => {
   // acme.zendesk.com is answered by msw; the host guard resolves it to loopback, allowed in tests.
   svc = await startTestService({ resolveHost: async () => ['127.0.0.1'] });
   expect((await svc.call('PUT', '/api/settings', { emailChannel: { enabled: true }, connector: { id: 'zendesk', config: ZD } })).status).toBe(200);
-  const account = await svc.call('POST', '/api/accounts', {
-    address: USER.user,
-    password: USER.password,
-    imap: { host: dovecot.host, port: dovecot.port, secure: false, starttls: 'off' },
-    smtp: { host: smtp.host, port: smtp.port, secure: false, starttls: 'off' },
-  });
-  expect(account.status).toBe(201);
+  const account = await addMailAccount(svc, dovecot, smtp, USER);
   expect((await svc.call('POST', '/api/queues', { name: 'Help', language: 'en', email: { enabled: true, addresses: [account.body.id] } })).status).toBe(201);
 });
 afterEach(() => undefined);

@@ -6,6 +6,7 @@ import { ImapFlow } from 'imapflow';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { poll } from './helpers/poll.js';
+import { addMailAccount } from './helpers/mail-setup.js';
 import { startDovecot, type DovecotHandle } from './helpers/dovecot.js';
 import { startSmtpServer, type SmtpServerHandle } from './helpers/smtp-server.js';
 import { startTestService, type TestService } from './helpers/service.js';
@@ -78,13 +79,7 @@ beforeAll(async () => {
   [dovecot, smtp] = await Promise.all([startDovecot({ users: [USER] }), startSmtpServer({ users: [USER, OUT_ONLY] })]);
   svc = await startTestService();
   expect((await svc.call('PUT', '/api/settings', { emailChannel: { enabled: true }, subject: { addSessionId: true }, company: { name: 'Shop Inc' } })).status).toBe(200);
-  const account = await svc.call('POST', '/api/accounts', {
-    address: USER.user,
-    password: USER.password,
-    imap: { host: dovecot.host, port: dovecot.port, secure: false, starttls: 'off' },
-    smtp: { host: smtp.host, port: smtp.port, secure: false, starttls: 'off' },
-  });
-  expect(account.status).toBe(201);
+  const account = await addMailAccount(svc, dovecot, smtp, USER);
   accountId = account.body.id;
   const outOnly = await svc.call('POST', '/api/accounts', { address: OUT_ONLY.user, password: OUT_ONLY.password, outboundOnly: true, smtp: { host: smtp.host, port: smtp.port, secure: false, starttls: 'off' } });
   expect(outOnly.status).toBe(201);

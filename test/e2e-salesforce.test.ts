@@ -2,14 +2,14 @@
 // from a private Dovecot becomes a Case; an agent closing the Case in Salesforce reaches the session within seconds,
 // because the Change Data Capture notice triggers an immediate poll (the minute poll would take up to 60 s); the
 // change is applied once [R-CRM-5, R-CON-1, #6 item 5].
-import { ImapFlow } from 'imapflow';
 import { setupServer } from 'msw/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSalesforceFake, FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FAKE_INSTANCE_URL, type SalesforceFake } from '../connectors/salesforce/fake.js';
 import { CASE_CHANGE_CHANNEL } from '../connectors/salesforce/streaming.js';
 import { createStreamingFake, type SalesforceStreamingFake } from '../connectors/salesforce/streaming-fake.js';
-import { startDovecot, type DovecotHandle } from './helpers/dovecot.js';
+import { appendMessage, startDovecot, type DovecotHandle } from './helpers/dovecot.js';
 import { poll } from './helpers/poll.js';
+import { addMailAccount } from './helpers/mail-setup.js';
 import { startSmtpServer, type SmtpServerHandle } from './helpers/smtp-server.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -35,13 +35,7 @@ beforeAll(async () => {
     connector: { id: 'salesforce', config: { loginUrl: FAKE_INSTANCE_URL, clientId: FAKE_CLIENT_ID, clientSecret: FAKE_CLIENT_SECRET } },
   });
   expect(settings.status).toBe(200);
-  const account = await svc.call('POST', '/api/accounts', {
-    address: USER.user,
-    password: USER.password,
-    imap: { host: dovecot.host, port: dovecot.port, secure: false, starttls: 'off' },
-    smtp: { host: smtp.host, port: smtp.port, secure: false, starttls: 'off' },
-  });
-  expect(account.status).toBe(201);
+  const account = await addMailAccount(svc, dovecot, smtp, USER);
   expect((await svc.call('POST', '/api/queues', { name: 'Cases', language: 'en', email: { enabled: true, addresses: [account.body.id] } })).status).toBe(201);
 }, 60_000);
 
@@ -54,10 +48,7 @@ afterAll(async () => {
 describe('Salesforce end to end', () => {
   it('a Case closed by an agent in Salesforce closes the session within seconds (streaming triggers the poll)', async () => {
     const id = `sf-${Date.now()}@customer.example`;
-    const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, doSTARTTLS: false, auth: { user: USER.user, pass: USER.password }, logger: false });
-    await client.connect();
-    await client.append('INBOX', `From: Val <val@customer.example>\r\nTo: ${USER.user}\r\nSubject: Broken blender\r\nMessage-ID: <${id}>\r\nContent-Type: text/plain\r\n\r\nIt stopped.\r\n`);
-    await client.logout();
+    await appendMessage(dovecot, USER.user, `From: Val <val@customer.example>\r\nTo: ${USER.user}\r\nSubject: Broken blender\r\nMessage-ID: <${id}>\r\nContent-Type: text/plain\r\n\r\nIt stopped.\r\n`);
     const claim = await poll('session', async () => svc.services.store.get<{ sessionId: string }>(`msgid:${id}`), (c) => !!c);
     const session = await poll('Case on the session', async () => (await svc.call('GET', `/api/sessions/${claim!.sessionId}`)).body, (s) => !!s.ticketId);
     expect(fake.countRecords(`ec:${session.id}`)).toBe(1);

@@ -1,10 +1,10 @@
 // Outbound mail on the Redis store (BullMQ jobs): an accepted reply and an auto-reply are sent once, and a reply
 // accepted while the job runner is down is sent once after a restart [R-AGT-3, R-REL-1, R-REL-2].
-import { ImapFlow } from 'imapflow';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDovecot, type DovecotHandle } from './helpers/dovecot.js';
+import { appendMessage, startDovecot, type DovecotHandle } from './helpers/dovecot.js';
 import { poll } from './helpers/poll.js';
+import { addMailAccount } from './helpers/mail-setup.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 import { startSmtpServer, type SmtpServerHandle } from './helpers/smtp-server.js';
 import { startTestService, type TestService } from './helpers/service.js';
@@ -19,10 +19,7 @@ let agentId: string;
 
 async function append(subject: string): Promise<string> {
   const id = `redis-out-${Date.now()}-${Math.random().toString(36).slice(2)}@customer.example`;
-  const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, doSTARTTLS: false, auth: { user: USER.user, pass: USER.password }, logger: false });
-  await client.connect();
-  await client.append('INBOX', `From: Pat <pat@customer.example>\r\nTo: ${USER.user}\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain\r\n\r\nHello\r\n`);
-  await client.logout();
+  await appendMessage(dovecot, USER.user, `From: Pat <pat@customer.example>\r\nTo: ${USER.user}\r\nSubject: ${subject}\r\nMessage-ID: <${id}>\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain\r\n\r\nHello\r\n`);
   return id;
 }
 
@@ -36,13 +33,7 @@ beforeAll(async () => {
   [dovecot, smtp, redis] = await Promise.all([startDovecot({ users: [USER] }), startSmtpServer({ users: [USER] }), startRedis()]);
   svc = await startTestService({ redisUrl: redis.url });
   expect((await svc.call('PUT', '/api/settings', { emailChannel: { enabled: true } })).status).toBe(200);
-  const account = await svc.call('POST', '/api/accounts', {
-    address: USER.user,
-    password: USER.password,
-    imap: { host: dovecot.host, port: dovecot.port, secure: false, starttls: 'off' },
-    smtp: { host: smtp.host, port: smtp.port, secure: false, starttls: 'off' },
-  });
-  expect(account.status).toBe(201);
+  const account = await addMailAccount(svc, dovecot, smtp, USER);
   agentId = (await svc.call('POST', '/api/agents', { name: 'Rae Agent', firstName: 'Rae', email: 'rae@shop.example', company: 'Shop' })).body.id;
   const queue = await svc.call('POST', '/api/queues', {
     name: 'Redis',

@@ -8,7 +8,6 @@ import {
   ARCHIVE_BATCH_PURPOSE,
   ARCHIVE_PENDING_INDEX,
   archiveWrites,
-  ARCHIVE_MESSAGE_PURPOSE,
   ARCHIVE_SESSION_PURPOSE,
   ARCHIVE_TARGET,
   archiveObjectKey,
@@ -23,8 +22,7 @@ import { IDX_MESSAGES_RECEIVED, idxSessionMessages, messageKey, sessionKey, type
 import type { StoredMessage } from './ingest-message.js';
 import { messageWriteOps, patchMessage } from './message-writes.js';
 
-export { ARCHIVE_TARGET, archiveMessageJob, archiveWrites } from '../core/archive.js';
-const ARCHIVE_MESSAGE = ARCHIVE_MESSAGE_PURPOSE;
+export { ARCHIVE_TARGET, archiveWrites } from '../core/archive.js';
 const ARCHIVE_SESSION = ARCHIVE_SESSION_PURPOSE;
 export const ARCHIVE_STATUS_KEY = 'archive-status';
 /** Held (with a TTL) while a batch runs: one batch at a time. */
@@ -77,7 +75,6 @@ export class ArchiveService {
   constructor(private readonly deps: ArchiveDeps) {}
 
   register(jobs: { register(purpose: string, handler: (job: JobRecord) => Promise<void>): void }): void {
-    jobs.register(ARCHIVE_MESSAGE, (job) => this.guard(() => this.archiveMessage((job.payload as { messageId: string }).messageId)));
     jobs.register(ARCHIVE_BATCH_PURPOSE, () => this.guard(() => this.archiveBatch()));
     jobs.register(ARCHIVE_SESSION, (job) => this.guard(() => this.archiveSession(job.payload as { sessionId: string; end: number; at: number })));
   }
@@ -109,22 +106,6 @@ export class ArchiveService {
 
   async lastStatus(): Promise<ArchiveStatus> {
     return (await this.deps.store.get<ArchiveStatus>(ARCHIVE_STATUS_KEY)) ?? { lastSuccessAt: null, lastErrorAt: null, lastError: null };
-  }
-
-  private async archiveMessage(id: string): Promise<void> {
-    const m = await this.deps.store.get<WithArchive>(messageKey(id));
-    if (!m || m.archive) return;
-    const raw = m.rawKey ? await this.deps.blobs.get(m.rawKey) : undefined;
-    if (!raw) {
-      this.deps.logger.warn({ messageId: id }, 'archive: the raw bytes are gone; nothing to archive');
-      return;
-    }
-    const settings = await this.deps.settings();
-    const key = archiveObjectKey(settings.folder, m.sessionId, Date.parse(m.receivedAt), 'eml', m.id);
-    await (await this.deps.archive()).put(key, raw, 'message/rfc822');
-    const at = new Date(this.deps.clock.now()).toISOString();
-    // Revision-checked: the send job may change the delivery meanwhile; only the archive field is ours.
-    await patchMessage(this.deps.store, id, (cur) => ({ ...cur, archive: { key, at, where: whereOf(settings) } }) as WithArchive);
   }
 
   /**

@@ -11,7 +11,8 @@ import type { MailAddress } from '../core/mail/inbound.js';
 import { autoReplySubject, headerUnsafe, replySubject, threadingHeaders } from '../core/outbound/compose.js';
 import { envelopeOf, queuedDelivery, validAddress, type Delivery, type OutgoingAttachment, type OutgoingMail } from '../core/outbound/outgoing.js';
 import { checkAttachments, type CandidateFile } from '../core/policies/attachments.js';
-import { AUTO_REPLY_HEADERS, DEFAULT_RATE_LIMIT, rateKey, withinRate, type RateLimitPolicy } from '../core/policies/loop-guard.js';
+import { AUTO_REPLY_HEADERS, DEFAULT_RATE_LIMIT, rateKey, shouldAutoReply, withinRate, type RateLimitPolicy } from '../core/policies/loop-guard.js';
+import type { InboundMail } from '../core/mail/inbound.js';
 import {
   CommitConflictError,
   PermanentJobError,
@@ -29,8 +30,7 @@ import type { Interaction, Session } from '../core/session/model.js';
 import { idxSessionMessages, messageIdKey, messageKey, rawBlobKey, retentionIndexOp, saveSessionOps, sessionKey, type StoredSession } from '../core/session/store-layout.js';
 import { newOutboundSession, transition, type SessionEffect } from '../core/session/transition.js';
 import { autoReplyValues, escapeHtml, firstName, renderTags } from '../core/templates/tags.js';
-import { normalizeMessageId } from '../core/threading/match.js';
-import { makeMessageId } from '../core/threading/match.js';
+import { makeMessageId, normalizeMessageId } from '../core/threading/match.js';
 import type { Settings } from '../config/settings.js';
 import { agentLoadOps, autoAssignIntentOps } from './assignment-load.js';
 import type { MessageIdClaim, StoredMessage } from './ingest-message.js';
@@ -184,7 +184,58 @@ interface Built {
 }
 
 export class OutboundService {
+  /** Whether a queue's auto-reply is on, cached a few seconds (read for every new thread; queue changes clear it). */
+  private readonly autoReplyOn = new Map<string, { at: number; on: boolean }>();
+
   constructor(private readonly deps: OutboundDeps) {}
+
+  onQueuesChanged(): void {
+    this.autoReplyOn.clear();
+  }
+
+  /**
+   * The auto-reply job an ingested message causes, committed with it (R-ARP-3/6): when the transition asks for one,
+   * the session's queue has auto-reply on, and the loop guard lets it (automatic, imported or old mail never). The
+   * job checks the queue and the rate limit again when it runs.
+   */
+  async autoReplyJobsFor(change: {
+    next: Session;
+    message: { internalId: string };
+    effects: SessionEffect[];
+    mail: InboundMail;
+    arrival: { internalDate: number | null; imported: boolean; now: number };
+  }): Promise<JobSpec[]> {
+    const trigger = change.effects.find((e): e is Extract<SessionEffect, { type: 'auto_reply' }> => e.type === 'auto_reply');
+    if (!trigger || !change.next.queueId || !(await this.queueAutoReplyOn(change.next.queueId))) return [];
+    const decision = shouldAutoReply({
+      mail: change.mail,
+      imported: change.arrival.imported,
+      internalDate: change.arrival.internalDate,
+      now: change.arrival.now,
+      ourAddresses: await this.deps.ourAddresses(),
+    });
+    if (!decision.ok) {
+      this.deps.logger.info({ sessionId: change.next.id, reason: decision.reason }, 'no auto-reply: automatic or old mail');
+      return [];
+    }
+    return [autoReplyJob(change.next.id, change.message.internalId, trigger.trigger)];
+  }
+
+  private async queueAutoReplyOn(queueId: string): Promise<boolean> {
+    const hit = this.autoReplyOn.get(queueId);
+    const now = this.deps.clock.now();
+    if (hit && now - hit.at < 5000) return hit.on;
+    let on: boolean;
+    try {
+      on = (await this.deps.queue(queueId))?.autoReply.enabled === true;
+    } catch {
+      // Unknown now (store hiccup): queue the job anyway; it checks the queue when it runs.
+      return true;
+    }
+    if (this.autoReplyOn.size > 10_000) this.autoReplyOn.clear();
+    this.autoReplyOn.set(queueId, { at: now, on });
+    return on;
+  }
 
   register(jobs: { register(purpose: string, handler: (job: JobRecord) => Promise<void>): void }): void {
     jobs.register(SEND_PURPOSE, (job) => this.runSend(job));

@@ -169,8 +169,7 @@ export async function probeArchive(store: ArchiveStore, folder: string, now: num
   }
 }
 
-/** Archive jobs (app/archive-service.ts runs them): their purpose and target, and the job that archives one message. */
-export const ARCHIVE_MESSAGE_PURPOSE = 'archive.message';
+/** Archive jobs (app/archive-service.ts runs them): purposes and target. */
 export const ARCHIVE_SESSION_PURPOSE = 'archive.session';
 export const ARCHIVE_TARGET = 'archive';
 /** Archive jobs keep trying (with capped backoff) until the bucket is back: an outage never loses a write. */
@@ -198,6 +197,3 @@ export function archiveWrites(messageInternalId: string, now: number): {
   };
 }
 
-export function archiveMessageJob(messageInternalId: string): { id: string; purpose: string; target: string; payload: { messageId: string }; maxAttempts: number } {
-  return { id: `archive:msg:${messageInternalId}`, purpose: ARCHIVE_MESSAGE_PURPOSE, target: ARCHIVE_TARGET, payload: { messageId: messageInternalId }, maxAttempts: ARCHIVE_ATTEMPTS };
-}

@@ -17,12 +17,11 @@ import { SessionsService } from '../app/sessions-service.js';
 import { SessionTranscripts } from '../app/transcript.js';
 import { CrmSyncService } from '../app/crm-sync.js';
 import { withSessionJobs } from '../app/session-jobs.js';
-import { OutboundService, autoReplyJob, inlineLimits } from '../app/outbound-service.js';
+import { OutboundService, inlineLimits } from '../app/outbound-service.js';
 import { ArchiveService, ARCHIVE_TARGET, archiveSessionJobs, archiveWrites } from '../app/archive-service.js';
 import { StorageService } from '../app/storage-service.js';
 import { createArchiveStore } from '../adapters/archive/index.js';
 import { crmDeliveryFailedJob } from '../core/crm-policy.js';
-import { shouldAutoReply } from '../core/policies/loop-guard.js';
 import { fromMailSystem, parseBounce } from '../core/mail/bounce.js';
 import { composeRaw, createMailSender } from '../adapters/smtp/sender.js';
 import { appendToSent } from '../adapters/imap/sent-folder.js';
@@ -41,6 +40,7 @@ import { hostname } from 'node:os';
 import { systemClock, type Clock, type JobQueue, type Logger, type SecretBox, type Store } from '../core/ports.js';
 import { adminTokensFrom, type Env } from '../config/env.js';
 import { createApp } from '../http/app.js';
+import { AppError } from '../core/errors.js';
 import type { AuthEnv } from '../http/auth.js';
 import { StoreBlobStore } from '../adapters/blob/store-blob-store.js';
 import { createJobQueue } from '../adapters/jobs/index.js';
@@ -175,26 +175,10 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     },
     onChange: () => {
       routing.invalidate();
-      autoReplyCache.clear();
+      outbound.onQueuesChanged();
       assignment.onQueuesChanged();
     },
   });
-  // Whether a queue's auto-reply is on, cached a few seconds (read for every new thread; queue changes clear it).
-  const autoReplyCache = new Map<string, { at: number; on: boolean }>();
-  const autoReplyEnabled = async (queueId: string): Promise<boolean> => {
-    const hit = autoReplyCache.get(queueId);
-    if (hit && clock.now() - hit.at < 5000) return hit.on;
-    let on: boolean;
-    try {
-      on = (await queues.get(queueId)).autoReply.enabled === true;
-    } catch {
-      // Unknown now (store hiccup, queue gone): queue the job anyway; it checks the queue when it runs.
-      return true;
-    }
-    if (autoReplyCache.size > 10_000) autoReplyCache.clear();
-    autoReplyCache.set(queueId, { at: clock.now(), on });
-    return on;
-  };
   const ingestLogger = logger.child({ module: 'ingest' });
   const ingest = new IngestService({
     store,
@@ -234,25 +218,7 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
       },
     },
     // CRM record policies, and the auto-reply when the transition asks for one and the loop guard lets it (R-ARP-3/6).
-    jobsFor: async (change) => {
-      const jobs = await crm.jobsFor(change);
-      const trigger = change.effects.find((e) => e.type === 'auto_reply');
-      // Only for a queue whose auto-reply is on (the job checks again when it runs: the queue may change meanwhile).
-      const autoReplyOn = trigger && change.next.queueId ? await autoReplyEnabled(change.next.queueId) : false;
-      if (trigger && trigger.type === 'auto_reply' && autoReplyOn) {
-        const tables = await routing.get();
-        const decision = shouldAutoReply({
-          mail: change.mail,
-          imported: change.arrival.imported,
-          internalDate: change.arrival.internalDate,
-          now: change.arrival.now,
-          ourAddresses: tables.accounts.flatMap((a) => [a.address, ...a.aliases]),
-        });
-        if (decision.ok) jobs.push(autoReplyJob(change.next.id, change.message.internalId, trigger.trigger));
-        else ingestLogger.info({ sessionId: change.next.id, reason: decision.reason }, 'no auto-reply: automatic or old mail');
-      }
-      return jobs;
-    },
+    jobsFor: async (change) => [...(await crm.jobsFor(change)), ...(await outbound.autoReplyJobsFor(change))],
   });
   const sessions = new SessionsService({
     store: sessionStore,
@@ -329,7 +295,12 @@ export async function createServices(env: Env, opts: { clock?: Clock; logger?: L
     clock,
     logger: outboundLogger,
     settings: () => settings.get(),
-    queue: async (id) => queues.get(id).catch(() => null),
+    // An unknown queue is null; a store failure is an error (retried), never taken for "no queue".
+    queue: async (id) =>
+      queues.get(id).catch((err: unknown) => {
+        if (err instanceof AppError && err.code === 'not_found') return null;
+        throw err;
+      }),
     agent: (id) => agents.find(id),
     agentByEmail: (email) => agents.findByEmail(email),
     accountForUse: async (id) => ((await accounts.find(id)) ? accounts.getForUse(id) : null),

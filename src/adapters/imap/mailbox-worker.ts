@@ -307,7 +307,8 @@ export async function captureBaseline(
   return (await store.get<MailboxCheckpoint>(key)) ?? cp;
 }
 
-function createClient(o: ImapConnectionOptions, socketTimeoutMs: number): ImapFlow {
+/** An imapflow client for a mailbox (TLS mode, bounded timeouts, no auto-IDLE), with an 'error' listener. */
+export function createClient(o: ImapConnectionOptions, socketTimeoutMs: number): ImapFlow {
   const starttls = o.imap.starttls;
   const client = new ImapFlow({
     host: o.imap.host,

@@ -1,6 +1,6 @@
 // Appends the exact bytes of a sent message to the account's Sent folder over IMAP (R-AGT-3), with bounded timeouts.
-import type { ImapConnectionOptions } from './mailbox-worker.js';
-import { ImapFlow, type ListResponse } from 'imapflow';
+import { createClient, type ImapConnectionOptions } from './mailbox-worker.js';
+import type { ListResponse } from 'imapflow';
 
 /** How to reach and log in to a mailbox: the IMAP worker's connection options (its timeouts apply). */
 export type SentFolderConnection = ImapConnectionOptions;
@@ -54,22 +54,7 @@ export async function appendToSent(conn: SentFolderConnection, raw: Uint8Array):
   const connectMs = Math.min(conn.connectTimeoutMs ?? 10_000, 15_000);
   const greetingMs = Math.min(conn.greetingTimeoutMs ?? 10_000, 15_000);
   const commandMs = Math.min(conn.commandTimeoutMs ?? 30_000, 120_000);
-  const starttls = conn.imap.starttls;
-  const client = new ImapFlow({
-    host: conn.imap.host,
-    port: conn.imap.port,
-    secure: conn.imap.secure,
-    doSTARTTLS: conn.imap.secure ? undefined : starttls === 'required' ? true : starttls === 'off' ? false : undefined,
-    auth: { user: conn.username, pass: conn.password },
-    logger: false,
-    connectionTimeout: connectMs,
-    greetingTimeout: greetingMs,
-    socketTimeout: Math.min(conn.socketTimeoutMs ?? 30_000, 60_000),
-    disableAutoIdle: true,
-    clientInfo: { name: 'email-channel' },
-    ...(conn.tls ? { tls: conn.tls } : {}),
-  });
-  // imapflow emits at most one 'error' per connection; without a listener it would throw.
+  const client = createClient(conn, Math.min(conn.socketTimeoutMs ?? 30_000, 60_000));
   client.on('error', (err: unknown) => conn.logger?.debug({ host: conn.imap.host, err: (err as Error)?.message }, 'imap sent-folder connection error'));
   const abort = () => {
     try {

@@ -5,7 +5,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import type { ServerEndpoint } from '../../core/account.js';
 import { headerUnsafe } from '../../core/outbound/compose.js';
 import type { MailAddress } from '../../core/mail/inbound.js';
-import type { OutgoingMail } from '../../core/outbound/outgoing.js';
+import { envelopeOf, type OutgoingMail } from '../../core/outbound/outgoing.js';
 import { systemClock, type Clock, type Logger } from '../../core/ports.js';
 import { classifyDeliveryError, type DeliveryErrorClass } from './delivery-error.js';
 
@@ -205,17 +205,7 @@ export async function composeRaw(message: OutgoingMessage, date: Date = new Date
 }
 
 /** Envelope recipients: To + Cc + Bcc, each once (case-insensitive). */
-export function envelopeRecipients(message: OutgoingMessage): string[] {
-  const seen = new Set<string>();
-  const out: string[] = [];
-  for (const a of [...message.to, ...(message.cc ?? []), ...(message.bcc ?? [])]) {
-    const key = a.address.toLowerCase();
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(a.address);
-  }
-  return out;
-}
+export const envelopeRecipients = (message: OutgoingMessage): string[] => envelopeOf(message);
 
 /** Changes whenever the server or the credentials change, so a new password gets a new transport. */
 export function transportFingerprint(account: Pick<SenderAccount, 'smtp' | 'username' | 'password'>): string {
