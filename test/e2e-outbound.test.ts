@@ -1,7 +1,7 @@
 // Outbound mail end to end against a private Dovecot and a private SMTP server (smtp-server): agent replies with
 // threading headers, subject rules, signature tags and inline images, attachments, the Sent-folder copy; customer
 // replies thread back; auto-reply triggers and the loop guard; header safety; restart between accept and send;
-// new outbound sessions; bounces of our own mail [R-AGT-2/3, R-GLB-2/3, R-SIG-1..4, R-ARP-1..6, R-ACC-3, R-SES-4].
+// new outbound sessions; bounces of our own mail [R-AGT-2/3, R-GLB-2/3, R-SIG-1..4 (R-SIG-3: the session's queue's signature), R-ARP-1..6, R-ACC-3, R-SES-4].
 import { ImapFlow } from 'imapflow';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +106,9 @@ describe('agent replies', () => {
   it('sends from the queue address with threading headers, the token on the first reply, the signature, inline image, attachment and a Sent copy', async () => {
     const mid = await append({ subject: 'Order 1001 missing' });
     const session = await poll('session', () => sessionOf(mid), (s) => !!s);
+    // R-SIG-3: the agent is in another queue too, with its own signature; the session's queue decides.
+    const billing = await svc.call('POST', '/api/queues', { name: 'Billing', language: 'en', email: { agents: [agentId] }, signature: { enabled: true, html: '<p>BILLING-SIGNATURE</p>' } });
+    expect(billing.status).toBe(201);
     const pdf = await upload('invoice.pdf', 'application/pdf', Buffer.from('%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n'));
     const res = await svc.call('POST', `/api/sessions/${session.id}/replies`, { agentId, html: '<p>Hi Ann, <script>alert(1)</script>we are on it.</p>', attachments: [pdf] });
     expect(res.status).toBe(202);
@@ -123,6 +126,7 @@ describe('agent replies', () => {
     expect(m.html).toContain('we are on it.');
     expect(m.html).not.toContain('<script');
     expect(m.html).toContain('<b>Carla Agent</b> — Shop Inc');
+    expect(m.html).not.toContain('BILLING-SIGNATURE');
     expect(m.text).toContain('carla@shop.example');
     const logo = m.attachments.find((a) => a.contentType === 'image/png');
     expect(logo?.cid).toBeTruthy();
@@ -254,7 +258,13 @@ describe('agent replies', () => {
     const [m] = await poll('new session mail', () => receivedWhere((x) => x.text?.includes('Your warranty expires soon.') ?? false), (l) => l.length === 1);
     expect(m?.subject).toBe(`Your warranty [#${res.body.session.id}]`);
     expect(m?.inReplyTo).toBeUndefined();
-    // Bcc travels in the envelope only.
+    // R-AGT-1: the queue's inbox and the agent's list show it.
+    const inbox = (await svc.call('GET', `/api/sessions?queue=${queueId}&limit=1000`)).body.items;
+    expect(inbox.map((x: any) => x.id)).toContain(res.body.session.id);
+    expect(inbox.every((x: any) => x.queueId === queueId)).toBe(true);
+    const mine = (await svc.call('GET', `/api/sessions?assignee=${agentId}&status=active`)).body.items;
+    expect(mine.map((x: any) => x.id)).toContain(res.body.session.id);
+        // Bcc travels in the envelope only.
     const envelope = smtp.received.find((r) => r.raw.includes('Your warranty expires soon.'));
     expect(envelope?.to).toEqual(['dan@customer.example', 'audit@shop-archive.example']);
     expect(envelope?.raw.toString()).not.toMatch(/^bcc:/im);
