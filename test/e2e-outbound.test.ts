@@ -410,7 +410,8 @@ describe('bounces of our own mail', () => {
     const res = await svc.call('POST', `/api/sessions/${session.id}/replies`, { agentId, text: 'This will bounce.' });
     expect(res.status).toBe(202);
     const ourId = res.body.message.messageId as string;
-    await poll('sent', async () => (await svc.call('GET', `/api/sessions/${session.id}`)).body, (d) => d.messages.some((x: any) => x.delivery?.state === 'sent'));
+    // Our reply itself sent (the session also holds the new-thread auto-reply, sent on its own schedule).
+    await poll('sent', async () => (await svc.call('GET', `/api/sessions/${session.id}`)).body, (d) => d.messages.some((x: any) => x.messageId === ourId && x.delivery?.state === 'sent'));
     const boundary = 'dsn-b';
     const dsnId = `dsn-${Date.now()}@mx.customer.example`;
     const dsn = [
@@ -468,7 +469,8 @@ describe('a customer quoting a bounce', () => {
     const session = await poll('session', () => sessionOf(mid), (s) => !!s);
     const res = await svc.call('POST', `/api/sessions/${session.id}/replies`, { agentId, text: 'Did you get this?' });
     const ourId = res.body.message.messageId as string;
-    await poll('sent', async () => (await svc.call('GET', `/api/sessions/${session.id}`)).body, (d) => d.messages.some((x: any) => x.delivery?.state === 'sent'));
+    // Our reply itself sent (the session also holds the new-thread auto-reply, sent on its own schedule).
+    await poll('sent', async () => (await svc.call('GET', `/api/sessions/${session.id}`)).body, (d) => d.messages.some((x: any) => x.messageId === ourId && x.delivery?.state === 'sent'));
     const answer = await append({
       from: 'Jo <jo@customer.example>',
       subject: 'Re: Quoted bounce',
